@@ -1,0 +1,113 @@
+package vtep
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Defaults used by NewStdBind for zero Config fields.
+const (
+	// DefaultBatchSize is the number of datagrams moved per recvmmsg or
+	// sendmmsg call, as in wireguard-go's conn.IdealBatchSize.
+	DefaultBatchSize = 64
+
+	// DefaultSrcPortMin and DefaultSrcPortMax bound the outer UDP source
+	// port: RFC 7348 §5 recommends "the dynamic/private port range 49152-65535".
+	DefaultSrcPortMin = 49152
+	DefaultSrcPortMax = 65535
+
+	// DefaultSrcSockets is the number of send sockets, hence of distinct
+	// outer source ports the inner flows are spread over.
+	DefaultSrcSockets = 8
+
+	// DefaultSocketBuffer is the SO_RCVBUF/SO_SNDBUF size in bytes: enough
+	// for a few thousand full-size frames so bursts are not dropped.
+	DefaultSocketBuffer = 4 << 20
+
+	// maxBatchSize is Linux's UIO_MAXIOV, the most messages one
+	// recvmmsg/sendmmsg call accepts.
+	maxBatchSize = 1024
+)
+
+// ErrInvalidConfig is returned (wrapped) by NewStdBind when a Config field
+// is out of range. The message names the field.
+var ErrInvalidConfig = errors.New("vtep: invalid config")
+
+// ErrBindAlreadyOpen is returned by Open when the Bind is already open.
+// Close it first.
+var ErrBindAlreadyOpen = errors.New("vtep: bind already open")
+
+// Config configures a StdBind. The zero value of every field except Local
+// selects a default. A Config is copied by NewStdBind and not retained.
+type Config struct {
+	// Local is the underlay address to bind, IPv4 or IPv6. It selects the
+	// socket family (udp4 or udp6; IPv6 sockets are IPv6-only). The
+	// unspecified addresses 0.0.0.0 and :: are allowed. Required.
+	Local netip.Addr
+
+	// SrcPortMin and SrcPortMax bound the outer UDP source ports of sent
+	// datagrams (inclusive). Both zero selects DefaultSrcPortMin and
+	// DefaultSrcPortMax.
+	SrcPortMin, SrcPortMax uint16
+
+	// SrcSockets is the number of send sockets, each bound to a distinct
+	// port in [SrcPortMin, SrcPortMax]. Zero selects DefaultSrcSockets.
+	SrcSockets int
+
+	// BatchSize is the Bind's BatchSize. Zero selects DefaultBatchSize; at
+	// most 1024 (UIO_MAXIOV).
+	BatchSize int
+
+	// SocketBuffer is the SO_RCVBUF and SO_SNDBUF size in bytes of every
+	// socket. Zero selects DefaultSocketBuffer. As root the size is forced
+	// past net.core.rmem_max/wmem_max with SO_RCVBUFFORCE/SO_SNDBUFFORCE.
+	SocketBuffer int
+
+	// Logf, if not nil, receives rare diagnostic messages (for example a
+	// socket buffer that could not be raised). It is never called per
+	// datagram. Nil means silent.
+	Logf func(format string, args ...any)
+}
+
+// withDefaults returns c with defaults filled in, or an error wrapping
+// ErrInvalidConfig.
+func (c Config) withDefaults() (Config, error) {
+	if !c.Local.IsValid() {
+		return c, fmt.Errorf("%w: Local address is required", ErrInvalidConfig)
+	}
+	c.Local = c.Local.Unmap()
+	switch {
+	case c.SrcPortMin == 0 && c.SrcPortMax == 0:
+		c.SrcPortMin, c.SrcPortMax = DefaultSrcPortMin, DefaultSrcPortMax
+	case c.SrcPortMin == 0 || c.SrcPortMax == 0:
+		return c, fmt.Errorf("%w: SrcPortMin and SrcPortMax must both be set or both be zero (got %d-%d)", ErrInvalidConfig, c.SrcPortMin, c.SrcPortMax)
+	case c.SrcPortMin > c.SrcPortMax:
+		return c, fmt.Errorf("%w: SrcPortMin %d > SrcPortMax %d", ErrInvalidConfig, c.SrcPortMin, c.SrcPortMax)
+	}
+	span := int(c.SrcPortMax) - int(c.SrcPortMin) + 1
+	switch {
+	case c.SrcSockets == 0:
+		c.SrcSockets = min(DefaultSrcSockets, span)
+	case c.SrcSockets < 0:
+		return c, fmt.Errorf("%w: SrcSockets %d < 0", ErrInvalidConfig, c.SrcSockets)
+	case c.SrcSockets > span:
+		return c, fmt.Errorf("%w: SrcSockets %d > %d ports in %d-%d", ErrInvalidConfig, c.SrcSockets, span, c.SrcPortMin, c.SrcPortMax)
+	}
+	switch {
+	case c.BatchSize == 0:
+		c.BatchSize = DefaultBatchSize
+	case c.BatchSize < 0 || c.BatchSize > maxBatchSize:
+		return c, fmt.Errorf("%w: BatchSize %d not in 1-%d", ErrInvalidConfig, c.BatchSize, maxBatchSize)
+	}
+	switch {
+	case c.SocketBuffer == 0:
+		c.SocketBuffer = DefaultSocketBuffer
+	case c.SocketBuffer < 0:
+		return c, fmt.Errorf("%w: SocketBuffer %d < 0", ErrInvalidConfig, c.SocketBuffer)
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return c, nil
+}

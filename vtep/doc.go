@@ -1,0 +1,24 @@
+// Package vtep is the UDP side of a VXLAN tunnel end point (RFC 7348): the
+// sockets that carry VXLAN-encapsulated Ethernet frames over an IPv4 or IPv6
+// underlay.
+//
+// The boundary is Bind (bind.go), shaped like wireguard-go's conn.Bind:
+// batch ReceiveFuncs returned by Open, and a batch Send to one destination.
+// StdBind is the default implementation for Linux. It receives on one UDP
+// socket (normally bound to port 4789, RFC 7348 §5) with recvmmsg(2) and
+// sends with sendmmsg(2) from a small pool of sockets bound to source ports
+// inside the RFC 7348 §5 range (49152–65535 by default). RFC 7348 §5 asks
+// that the outer UDP source port be "calculated using a hash of fields from
+// the inner packet", so that underlay ECMP and LAG hashing spread tunnel
+// traffic per inner flow. A userspace VTEP cannot choose a source port per
+// datagram without raw sockets, so StdBind hashes each inner frame and sends
+// it from socket[hash % SrcSockets]: one inner flow always leaves from one
+// source port, and different flows spread over the pool's ports.
+//
+// Every StdBind socket sets don't-fragment (IP_PMTUDISC_DO, and for IPv6
+// IPV6_PMTUDISC_DO plus IPV6_DONTFRAG): VXLAN packets are never fragmented
+// by the sender (RFC 7348 §4.3), so a datagram larger than the path MTU
+// fails with EMSGSIZE or is dropped on the path.
+//
+// The package vtep/vteptest provides an in-memory Bind for tests.
+package vtep

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package vtep
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Open is only implemented on Linux (recvmmsg/sendmmsg and the
+// don't-fragment socket options); elsewhere it returns an error wrapping
+// errors.ErrUnsupported.
+func (b *StdBind) Open(port uint16) ([]ReceiveFunc, uint16, error) {
+	return nil, 0, fmt.Errorf("vtep: listen %s: %w", netip.AddrPortFrom(b.cfg.Local, port), errors.ErrUnsupported)
+}
+
+// Close does nothing off Linux: Open never succeeds there.
+func (b *StdBind) Close() error { return nil }
+
+// Send is only implemented on Linux; see Open.
+func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
+	return fmt.Errorf("vtep: send %s: %w", dst, errors.ErrUnsupported)
+}

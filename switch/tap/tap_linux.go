@@ -1,0 +1,378 @@
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/songgao/water"
+	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/encap"
+)
+
+// TAP is a Linux TAP device opened by Create. It implements Device.
+//
+// Read and Write follow the Device contract: each is called from one
+// goroutine at a time, and a Read and a Write may run concurrently. The
+// other methods are safe for concurrent use with everything, Close
+// included.
+//
+// water opens /dev/net/tun with O_NONBLOCK and wraps the descriptor with
+// os.NewFile, so Read and Write go through the Go runtime poller: a Read
+// blocked waiting for a frame parks its goroutine, not a thread, and Close
+// wakes it with an error satisfying errors.Is(err, os.ErrClosed).
+//
+// Read returns one frame per call (water gives an io.ReadWriteCloser), so
+// BatchSize is 1. The offload work (IFF_VNET_HDR, TUNSETOFFLOAD, GSO
+// batches split into many frames per read) will replace water for the
+// datapath descriptor later, as wireguard-go's tun.NativeTun does.
+type TAP struct {
+	name    string
+	index   int
+	persist bool
+	file    *os.File // water's descriptor; closing it removes a non-persistent TAP
+	mtu     atomic.Int64
+
+	// ctlMu protects ctl, the datagram socket for SIOC[GS]IF* ioctls. It
+	// was opened in the namespace the TAP was created in, so the setters
+	// work from any thread. ctl is -1 after Close.
+	ctlMu sync.RWMutex
+	ctl   int
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Device = (*TAP)(nil)
+
+// Create creates (or, for an existing persistent TAP of the same name,
+// attaches to) a TAP device in the network namespace of the calling OS
+// thread, then sets its MAC, MTU and IFF_UP as cfg asks. To create it in
+// another namespace, call Create inside netns.(*NS).Do: the TAP stays in
+// that namespace and its descriptor works from any thread afterwards.
+//
+// Errors are *OpError values wrapping, among others: ErrNameTooLong,
+// ErrInvalidName, ErrNameInUse (the name belongs to a veth, bridge, TUN…),
+// os.ErrNotExist (no /dev/net/tun: the message says to load the tun module
+// or create the node), os.ErrPermission (needs root or CAP_NET_ADMIN), and
+// unix.EBUSY (a TAP of that name is open elsewhere without MultiQueue). If
+// a step after creation fails, the TAP is closed again and, unless it
+// existed before, removed.
+//
+// Known limit: when TUNSETIFF fails, water does not close the
+// /dev/net/tun descriptor it opened, so that failed attempt leaks one
+// unattached descriptor (no interface). Create checks the name first to
+// keep the common failures (bad, too long, in use by another link type) off
+// that path.
+func Create(cfg Config) (*TAP, error) {
+	name := cfg.Name
+	if name == "" {
+		name = DefaultNamePattern
+	}
+	if err := validateName(name); err != nil {
+		return nil, &OpError{Op: "create", Name: name, Err: err}
+	}
+	if cfg.MTU < 0 {
+		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("%w %d", ErrInvalidMTU, cfg.MTU)}
+	}
+	ctl, err := ctlSocket()
+	if err != nil {
+		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("control socket: %w", err)}
+	}
+	existed := false
+	if !strings.Contains(name, "%") {
+		existed, err = probeTAP(ctl, name)
+		if err != nil {
+			unix.Close(ctl)
+			return nil, &OpError{Op: "create", Name: name, Err: err}
+		}
+	}
+	ifce, err := water.New(water.Config{
+		DeviceType: water.TAP,
+		PlatformSpecificParams: water.PlatformSpecificParams{
+			Name:       name,
+			Persist:    cfg.Persist,
+			MultiQueue: cfg.MultiQueue,
+		},
+	})
+	if err != nil {
+		unix.Close(ctl)
+		return nil, createError(name, err)
+	}
+	f, ok := ifce.ReadWriteCloser.(*os.File)
+	if !ok {
+		ifce.Close()
+		unix.Close(ctl)
+		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("water returned %T, want *os.File", ifce.ReadWriteCloser)}
+	}
+	t := &TAP{name: ifce.Name(), persist: cfg.Persist, file: f, ctl: ctl}
+	if err := t.setup(cfg); err != nil {
+		if cfg.Persist && !existed {
+			t.setPersist(false) // roll back: let Close remove what we made
+		}
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// setup reads the index and applies MAC, MTU and IFF_UP, in that order (the
+// MAC of a TAP can change while it is up, but other drivers want it down).
+func (t *TAP) setup(cfg Config) error {
+	idx, err := getIndex(t.ctl, t.name)
+	if err != nil {
+		return &OpError{Op: "get index", Name: t.name, Err: err}
+	}
+	t.index = idx
+	if !cfg.MAC.IsZero() {
+		if err := setHwaddr(t.ctl, t.name, cfg.MAC); err != nil {
+			return &OpError{Op: "set mac", Name: t.name, Err: fmt.Errorf("%s: %w", cfg.MAC, err)}
+		}
+	}
+	if cfg.MTU > 0 {
+		if err := setMTU(t.ctl, t.name, cfg.MTU); err != nil {
+			return &OpError{Op: "set mtu", Name: t.name, Err: fmt.Errorf("%d: %w", cfg.MTU, err)}
+		}
+	}
+	mtu, err := getMTU(t.ctl, t.name)
+	if err != nil {
+		return &OpError{Op: "get mtu", Name: t.name, Err: err}
+	}
+	t.mtu.Store(int64(mtu))
+	if cfg.Up {
+		if err := setUp(t.ctl, t.name, true); err != nil {
+			return &OpError{Op: "set up", Name: t.name, Err: err}
+		}
+	}
+	return nil
+}
+
+func (t *TAP) setPersist(on bool) error {
+	rc, err := t.file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, v) }); err != nil {
+		return err
+	}
+	return ierr
+}
+
+// probeTAP reports whether a link called name exists in ctl's namespace.
+// It fails with ErrNameInUse if the link exists but is not a TAP: the tun
+// driver reports bus_info "tap" for TAP devices and "tun" for TUN devices.
+func probeTAP(ctl int, name string) (bool, error) {
+	if _, err := getIndex(ctl, name); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return false, nil
+		}
+		return false, err
+	}
+	info, err := unix.IoctlGetEthtoolDrvinfo(ctl, name)
+	if err != nil {
+		return true, fmt.Errorf("%w (driver unknown: %v)", ErrNameInUse, err)
+	}
+	driver := unix.ByteSliceToString(info.Driver[:])
+	bus := unix.ByteSliceToString(info.Bus_info[:])
+	if driver != "tun" || bus != "tap" {
+		if driver == "tun" {
+			driver = "tun, a TUN device"
+		}
+		return true, fmt.Errorf("%w (driver %s)", ErrNameInUse, driver)
+	}
+	return true, nil
+}
+
+// createError wraps an error from water.New with advice. water returns the
+// bare errno when opening /dev/net/tun fails and an *os.SyscallError when
+// an ioctl (TUNSETIFF, TUNSETPERSIST) fails.
+func createError(name string, err error) error {
+	var se *os.SyscallError
+	fromIoctl := errors.As(err, &se)
+	var errno unix.Errno
+	errors.As(err, &errno)
+	hint := ""
+	switch {
+	case !fromIoctl && (errno == unix.ENOENT || errno == unix.ENODEV || errno == unix.ENXIO):
+		hint = "no usable /dev/net/tun: load the tun module (modprobe tun) or create /dev/net/tun (mknod /dev/net/tun c 10 200)"
+		err = fmt.Errorf("open /dev/net/tun: %w", err)
+	case errno == unix.EACCES || errno == unix.EPERM:
+		hint = "creating a TAP needs root or CAP_NET_ADMIN"
+	case errno == unix.EBUSY:
+		hint = "a TAP of that name is already open; without MultiQueue a TAP takes one opener"
+	case fromIoctl && errno == unix.EINVAL:
+		hint = "a TUN/TAP device of that name exists with other flags (TUN vs TAP, multi-queue)"
+	}
+	if hint != "" {
+		err = &hintError{err: err, hint: hint}
+	}
+	return &OpError{Op: "create", Name: name, Err: err}
+}
+
+// Delete removes the TAP called name in the calling thread's network
+// namespace, persistent or not, by attaching to it, clearing its persist
+// flag and closing it. A name that does not exist is not an error (a CNI
+// DEL must be idempotent). It fails with unix.EBUSY while another process
+// has the TAP open (without MultiQueue), and with ErrNameInUse if the name
+// is not a TAP.
+func Delete(name string) error {
+	if err := validateName(name); err != nil || name == "" {
+		if err == nil {
+			err = ErrInvalidName
+		}
+		return &OpError{Op: "delete", Name: name, Err: err}
+	}
+	var exists bool
+	err := withCtl(func(fd int) (err error) { exists, err = probeTAP(fd, name); return err })
+	if err != nil {
+		return &OpError{Op: "delete", Name: name, Err: err}
+	}
+	if !exists {
+		return nil
+	}
+	t, err := Create(Config{Name: name})
+	if err != nil {
+		return err
+	}
+	return t.Close()
+}
+
+// Name is the kernel's name for the interface. It never changes for the
+// TAP's lifetime, even if the link is renamed behind the switch's back.
+func (t *TAP) Name() string { return t.name }
+
+// Index is the interface index, read once at Create.
+func (t *TAP) Index() int { return t.index }
+
+// MTU is the link's current MTU, read with SIOCGIFMTU; after Close, or if
+// the read fails, it is the last MTU seen or set.
+func (t *TAP) MTU() int {
+	t.ctlMu.RLock()
+	defer t.ctlMu.RUnlock()
+	if t.ctl >= 0 {
+		if mtu, err := getMTU(t.ctl, t.name); err == nil {
+			t.mtu.Store(int64(mtu))
+		}
+	}
+	return int(t.mtu.Load())
+}
+
+// HardwareAddr is the link's MAC address, read back with SIOCGIFHWADDR. It
+// is the zero MAC after Close or if the read fails.
+func (t *TAP) HardwareAddr() encap.MAC {
+	t.ctlMu.RLock()
+	defer t.ctlMu.RUnlock()
+	if t.ctl < 0 {
+		return encap.MAC{}
+	}
+	m, _ := getHwaddr(t.ctl, t.name)
+	return m
+}
+
+// SetMTU sets the link's MTU (SIOCSIFMTU). It is safe to call from any
+// thread and goroutine; it fails with os.ErrClosed after Close.
+func (t *TAP) SetMTU(mtu int) error {
+	err := t.ctlDo(func(fd int) error { return setMTU(fd, t.name, mtu) })
+	if err != nil {
+		return &OpError{Op: "set mtu", Name: t.name, Err: err}
+	}
+	t.mtu.Store(int64(mtu))
+	return nil
+}
+
+// SetUp sets (up = true) or clears IFF_UP on the link. It is safe to call
+// from any thread and goroutine; it fails with os.ErrClosed after Close.
+// While the link is down, Write fails with EIO: the kernel drops frames
+// written to a down TAP.
+func (t *TAP) SetUp(up bool) error {
+	err := t.ctlDo(func(fd int) error { return setUp(fd, t.name, up) })
+	if err != nil {
+		op := "set up"
+		if !up {
+			op = "set down"
+		}
+		return &OpError{Op: op, Name: t.name, Err: err}
+	}
+	return nil
+}
+
+func (t *TAP) ctlDo(fn func(fd int) error) error {
+	t.ctlMu.RLock()
+	defer t.ctlMu.RUnlock()
+	if t.ctl < 0 {
+		return os.ErrClosed
+	}
+	return fn(t.ctl)
+}
+
+// BatchSize is 1: Read returns one frame per call.
+func (t *TAP) BatchSize() int { return 1 }
+
+// errShortBatch is returned by Read and Write for empty batches or an
+// offset past the end of a buffer. It is preallocated so that the check
+// costs no allocation.
+var errShortBatch = fmt.Errorf("tap: batch too short for offset: %w", io.ErrShortBuffer)
+
+// Read reads one frame into bufs[0][offset:] with one read(2) and sets
+// sizes[0] to its length. It blocks until a frame arrives or the TAP is
+// closed; after Close it returns an error satisfying
+// errors.Is(err, os.ErrClosed). bufs[0] should have room for the MTU plus
+// an Ethernet header (18 bytes with a VLAN tag) after offset. It does not
+// allocate unless it fails.
+func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(bufs) == 0 || len(sizes) == 0 || offset < 0 || offset >= len(bufs[0]) {
+		return 0, errShortBatch
+	}
+	n, err := t.file.Read(bufs[0][offset:])
+	if err != nil {
+		return 0, &OpError{Op: "read", Name: t.name, Err: err}
+	}
+	sizes[0] = n
+	return 1, nil
+}
+
+// Write writes each bufs[i][offset:] as one frame with one write(2) and
+// returns how many were written; on error, the first n were. Write does
+// not retain bufs and does not allocate unless it fails. It fails with EIO
+// while the link is down and with os.ErrClosed after Close.
+func (t *TAP) Write(bufs [][]byte, offset int) (int, error) {
+	for i, b := range bufs {
+		if offset < 0 || offset > len(b) {
+			return i, errShortBatch
+		}
+		if _, err := t.file.Write(b[offset:]); err != nil {
+			return i, &OpError{Op: "write", Name: t.name, Err: err}
+		}
+	}
+	return len(bufs), nil
+}
+
+// Close closes the TAP's descriptor, which removes the interface unless it
+// was created with Persist, and wakes a blocked Read. It waits until the
+// descriptor is really closed, so the interface is gone when Close returns.
+// Close is idempotent: later calls return the first call's result.
+func (t *TAP) Close() error {
+	t.closeOnce.Do(func() {
+		err := t.file.Close()
+		t.ctlMu.Lock()
+		if t.ctl >= 0 {
+			unix.Close(t.ctl)
+			t.ctl = -1
+		}
+		t.ctlMu.Unlock()
+		if err != nil {
+			t.closeErr = &OpError{Op: "close", Name: t.name, Err: err}
+		}
+	})
+	return t.closeErr
+}

@@ -1,0 +1,13 @@
+package lab
+
+import "syscall"
+
+// daemonProcAttr makes a daemon die with the lab's process, so a crashed
+// test or vxlab leaves no vxswitchd behind. (Down is still needed for the
+// namespaces.)
+func daemonProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// killPID sends SIGKILL to pid, ignoring a process that is already gone.
+func killPID(pid int) { syscall.Kill(pid, syscall.SIGKILL) }

@@ -50,25 +50,26 @@ type Config struct {
 	MultiQueue bool
 }
 
-// Errors returned (wrapped in an *OpError) by Create and the Link
-// functions. Test with errors.Is.
+// Errors returned, always wrapped in an *OpError (whose message adds the
+// "tap: <op> <name>:" prefix), by Create, Delete, the TAP setters and the
+// Link functions. Test with errors.Is.
 var (
 	// ErrUnsupported is returned by Create on systems other than Linux.
-	ErrUnsupported = errors.New("tap: TAP devices are only supported on Linux")
+	ErrUnsupported = errors.New("TAP devices are only supported on Linux")
 
 	// ErrNameTooLong means the requested name is longer than MaxNameLen.
-	ErrNameTooLong = fmt.Errorf("tap: interface name longer than %d bytes", MaxNameLen)
+	ErrNameTooLong = fmt.Errorf("interface name longer than %d bytes", MaxNameLen)
 
 	// ErrInvalidName means the name is one Linux rejects: ".", "..", or one
 	// containing '/', ':' or white space.
-	ErrInvalidName = errors.New("tap: invalid interface name")
+	ErrInvalidName = errors.New("invalid interface name")
 
 	// ErrNameInUse means a link of the requested name exists and is not a
 	// TAP device (for example a veth, a bridge or a TUN device).
-	ErrNameInUse = errors.New("tap: interface name in use by a link that is not a TAP")
+	ErrNameInUse = errors.New("interface name in use by a link that is not a TAP")
 
 	// ErrInvalidMTU means a negative MTU was requested.
-	ErrInvalidMTU = errors.New("tap: invalid MTU")
+	ErrInvalidMTU = errors.New("invalid MTU")
 )
 
 // OpError is the error Create, the TAP methods and the Link functions

@@ -35,10 +35,10 @@ func (t *TAP) MTU() int { return 0 }
 func (t *TAP) HardwareAddr() encap.MAC { return encap.MAC{} }
 
 // SetMTU returns ErrUnsupported off Linux.
-func (t *TAP) SetMTU(int) error { return ErrUnsupported }
+func (t *TAP) SetMTU(int) error { return linkUnsupported("set mtu", t.name) }
 
 // SetUp returns ErrUnsupported off Linux.
-func (t *TAP) SetUp(bool) error { return ErrUnsupported }
+func (t *TAP) SetUp(bool) error { return linkUnsupported("set up", t.name) }
 
 // BatchSize is 1.
 func (t *TAP) BatchSize() int { return 1 }

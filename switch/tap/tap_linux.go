@@ -131,12 +131,12 @@ func (t *TAP) setup(cfg Config) error {
 	t.index = idx
 	if !cfg.MAC.IsZero() {
 		if err := setHwaddr(t.ctl, t.name, cfg.MAC); err != nil {
-			return &OpError{Op: "set mac", Name: t.name, Err: fmt.Errorf("%s: %w", cfg.MAC, err)}
+			return &OpError{Op: "set mac", Name: t.name, Err: fmt.Errorf("mac %s: %w", cfg.MAC, err)}
 		}
 	}
 	if cfg.MTU > 0 {
 		if err := setMTU(t.ctl, t.name, cfg.MTU); err != nil {
-			return &OpError{Op: "set mtu", Name: t.name, Err: fmt.Errorf("%d: %w", cfg.MTU, err)}
+			return &OpError{Op: "set mtu", Name: t.name, Err: fmt.Errorf("mtu %d: %w", cfg.MTU, err)}
 		}
 	}
 	mtu, err := getMTU(t.ctl, t.name)

@@ -1,0 +1,595 @@
+package tap
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/internal/netns"
+	"github.com/vxswitch/vxswitch/internal/testutil"
+)
+
+// testEtherType is IEEE 802 "Local Experimental EtherType 1": test frames
+// carry it so they can be told from anything the kernel sends.
+const testEtherType = 0x88b5
+
+var (
+	testSrcMAC = encap.MustParseMAC("02:00:5e:00:53:01")
+	testTAPMAC = encap.MustParseMAC("02:00:5e:00:53:02")
+)
+
+// goroutineLeakCheck fails the test if, when it ends, more goroutines run
+// than when it started (after waiting up to 10s for them to exit). Call it
+// first so that its cleanup runs last.
+func goroutineLeakCheck(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutine leak: %d before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// newTestNS makes a namespace for the test with IPv6 off, so that no
+// router solicitations or MLD reports show up on the test's links.
+func newTestNS(t *testing.T) *netns.NS {
+	t.Helper()
+	ns := testutil.NewNS(t)
+	// Best effort: the tests filter on testEtherType anyway.
+	ns.Run(context.Background(), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	return ns
+}
+
+// createIn creates a TAP inside ns and closes it when the test ends.
+func createIn(t *testing.T, ns *netns.NS, cfg Config) *TAP {
+	t.Helper()
+	var tp *TAP
+	err := ns.Do(func() (err error) { tp, err = Create(cfg); return err })
+	if err != nil {
+		t.Fatalf("Create(%+v): %v", cfg, err)
+	}
+	t.Cleanup(func() { tp.Close() })
+	return tp
+}
+
+// ipLink is the part of `ip -j -d link show` the tests look at.
+type ipLink struct {
+	Index    int      `json:"ifindex"`
+	Name     string   `json:"ifname"`
+	Flags    []string `json:"flags"`
+	MTU      int      `json:"mtu"`
+	Address  string   `json:"address"`
+	LinkInfo struct {
+		Kind string `json:"info_kind"`
+		Data struct {
+			Type       string `json:"type"`
+			MultiQueue bool   `json:"multi_queue"`
+			Persist    bool   `json:"persist"`
+		} `json:"info_data"`
+	} `json:"linkinfo"`
+}
+
+func (l ipLink) up() bool { return slices.Contains(l.Flags, "UP") }
+
+// showLink returns the link called name in ns, or ok == false if there is
+// none.
+func showLink(t *testing.T, ns *netns.NS, name string) (l ipLink, ok bool) {
+	t.Helper()
+	out, err := ns.Command(context.Background(), "ip", "-j", "-d", "link", "show", "dev", name).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && strings.Contains(string(ee.Stderr), "does not exist") {
+			return ipLink{}, false
+		}
+		t.Fatalf("ip link show %s: %v: %s", name, err, out)
+	}
+	var links []ipLink
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		t.Fatalf("parse ip -j link show %s: %v (%d links): %s", name, err, len(links), out)
+	}
+	return links[0], true
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// packetSocket opens an AF_PACKET socket bound to ifindex in ns. Receives
+// time out after 100ms so that callers can poll against a deadline.
+func packetSocket(t *testing.T, ns *netns.NS, ifindex int) int {
+	t.Helper()
+	var fd int
+	err := ns.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	})
+	if err != nil {
+		t.Fatalf("packet socket on ifindex %d: %v", ifindex, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// testFrame is an Ethernet frame with testEtherType and payload.
+func testFrame(dst, src encap.MAC, payload string) []byte {
+	f := make([]byte, 0, encap.EthernetHeaderLen+len(payload))
+	f = append(f, dst[:]...)
+	f = append(f, src[:]...)
+	f = binary.BigEndian.AppendUint16(f, testEtherType)
+	return append(f, payload...)
+}
+
+func isTestFrame(f []byte) bool {
+	return len(f) >= encap.EthernetHeaderLen && binary.BigEndian.Uint16(f[12:14]) == testEtherType
+}
+
+func TestPrivilegedTAPCreate(t *testing.T) {
+	testutil.RequireRoot(t)
+	tests := []struct {
+		name        string
+		cfg         Config
+		wantPrefix  string // for kernel-picked names
+		wantMTU     int
+		wantMAC     encap.MAC // zero: any unicast
+		wantUp      bool
+		wantPersist bool
+	}{
+		{name: "name mtu mac up", cfg: Config{Name: testutil.UniqueName("vxtp"), MTU: 1400, MAC: testTAPMAC, Up: true}, wantMTU: 1400, wantMAC: testTAPMAC, wantUp: true},
+		{name: "kernel defaults", cfg: Config{}, wantPrefix: "vxtap", wantMTU: 1500},
+		{name: "pattern", cfg: Config{Name: "vxp%d", MTU: 9000}, wantPrefix: "vxp", wantMTU: 9000},
+		{name: "persistent", cfg: Config{Name: testutil.UniqueName("vxtp"), Persist: true, Up: true}, wantMTU: 1500, wantUp: true, wantPersist: true},
+		{name: "multi-queue", cfg: Config{Name: testutil.UniqueName("vxtp"), MultiQueue: true}, wantMTU: 1500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := newTestNS(t)
+			tp := createIn(t, ns, tt.cfg)
+
+			if tt.wantPrefix != "" {
+				if !strings.HasPrefix(tp.Name(), tt.wantPrefix) {
+					t.Errorf("unexpected name:\n- want: %s…\n-  got: %s", tt.wantPrefix, tp.Name())
+				}
+			} else if tp.Name() != tt.cfg.Name {
+				t.Errorf("unexpected name:\n- want: %s\n-  got: %s", tt.cfg.Name, tp.Name())
+			}
+			l, ok := showLink(t, ns, tp.Name())
+			if !ok {
+				t.Fatalf("link %s not found in namespace %s", tp.Name(), ns.Name)
+			}
+			type state struct {
+				Index, MTU          int
+				Up, Persist, MultiQ bool
+				Kind, Type          string
+			}
+			want := state{Index: tp.Index(), MTU: tt.wantMTU, Up: tt.wantUp, Persist: tt.wantPersist, MultiQ: tt.cfg.MultiQueue, Kind: "tun", Type: "tap"}
+			got := state{Index: l.Index, MTU: l.MTU, Up: l.up(), Persist: l.LinkInfo.Data.Persist, MultiQ: l.LinkInfo.Data.MultiQueue, Kind: l.LinkInfo.Kind, Type: l.LinkInfo.Data.Type}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("unexpected link state (-want +got):\n%s", diff)
+			}
+			if got := tp.MTU(); got != tt.wantMTU {
+				t.Errorf("unexpected MTU():\n- want: %d\n-  got: %d", tt.wantMTU, got)
+			}
+			mac, err := encap.ParseMAC(l.Address)
+			if err != nil {
+				t.Fatalf("ip reported address %q: %v", l.Address, err)
+			}
+			if !tt.wantMAC.IsZero() && mac != tt.wantMAC {
+				t.Errorf("unexpected link address:\n- want: %v\n-  got: %v", tt.wantMAC, mac)
+			}
+			if got := tp.HardwareAddr(); got != mac || !got.IsUnicast() {
+				t.Errorf("unexpected HardwareAddr():\n- want: %v (unicast)\n-  got: %v", mac, got)
+			}
+			if got := tp.BatchSize(); got != 1 {
+				t.Errorf("unexpected BatchSize():\n- want: 1\n-  got: %d", got)
+			}
+
+			if err := tp.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := tp.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if _, exists := showLink(t, ns, tp.Name()); exists != tt.wantPersist {
+				t.Fatalf("unexpected link existence after Close:\n- want: %v\n-  got: %v", tt.wantPersist, exists)
+			}
+			if got := tp.HardwareAddr(); !got.IsZero() {
+				t.Errorf("unexpected HardwareAddr() after Close:\n- want: %v\n-  got: %v", encap.MAC{}, got)
+			}
+			if err := tp.SetMTU(1300); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("unexpected SetMTU error after Close:\n- want: %v\n-  got: %v", os.ErrClosed, err)
+			}
+			// Delete removes a persistent TAP and is a no-op when nothing is there.
+			for range 2 {
+				if err := ns.Do(func() error { return Delete(tp.Name()) }); err != nil {
+					t.Fatalf("Delete(%s): %v", tp.Name(), err)
+				}
+				if _, exists := showLink(t, ns, tp.Name()); exists {
+					t.Fatalf("link %s still exists after Delete", tp.Name())
+				}
+			}
+		})
+	}
+}
+
+// TestPrivilegedTAPReattachPersistent checks that Create attaches to an
+// existing persistent TAP (as a CNI plugin leaves it) and that a
+// non-persistent Create takes ownership: its Close removes the link.
+func TestPrivilegedTAPReattachPersistent(t *testing.T) {
+	ns := newTestNS(t)
+	name := testutil.UniqueName("vxtp")
+	first := createIn(t, ns, Config{Name: name, Persist: true, MAC: testTAPMAC})
+	idx := first.Index()
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	second := createIn(t, ns, Config{Name: name, Up: true})
+	if second.Index() != idx || second.HardwareAddr() != testTAPMAC {
+		t.Errorf("unexpected reattached link:\n- want: index %d, %v\n-  got: index %d, %v", idx, testTAPMAC, second.Index(), second.HardwareAddr())
+	}
+	if err := second.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, exists := showLink(t, ns, name); exists {
+		t.Errorf("link %s still exists after closing the non-persistent reattach", name)
+	}
+}
+
+// TestPrivilegedTAPFrames checks both directions against an AF_PACKET
+// socket on the TAP: Write makes the kernel receive a frame, and a frame the
+// kernel sends out of the TAP comes out of Read at the requested offset.
+func TestPrivilegedTAPFrames(t *testing.T) {
+	ns := newTestNS(t)
+	tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), MAC: testTAPMAC, Up: true})
+	ps := packetSocket(t, ns, tp.Index())
+
+	t.Run("Write to packet socket", func(t *testing.T) {
+		const offset = encap.VXLANHeaderLen
+		want := testFrame(testTAPMAC, testSrcMAC, "written to the TAP")
+		buf := append(make([]byte, offset), want...)
+		n, err := tp.Write([][]byte{buf}, offset)
+		if err != nil || n != 1 {
+			t.Fatalf("unexpected Write:\n- want: 1, <nil>\n-  got: %d, %v", n, err)
+		}
+		rbuf := make([]byte, 2048)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			m, _, err := unix.Recvfrom(ps, rbuf, 0)
+			if err == nil && isTestFrame(rbuf[:m]) {
+				if diff := cmp.Diff(want, rbuf[:m]); diff != "" {
+					t.Errorf("unexpected frame on packet socket (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+				t.Fatalf("recvfrom: %v", err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("frame written to the TAP not seen on the packet socket within 10s")
+			}
+		}
+	})
+
+	t.Run("packet socket to Read", func(t *testing.T) {
+		const offset = encap.VXLANHeaderLen
+		want := testFrame(encap.BroadcastMAC, testTAPMAC, "sent out of the TAP")
+		sa := &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: tp.Index(), Halen: 6}
+		copy(sa.Addr[:], encap.BroadcastMAC[:])
+		if err := unix.Sendto(ps, want, 0, sa); err != nil {
+			t.Fatalf("sendto: %v", err)
+		}
+		type result struct {
+			frame, head []byte
+			err         error
+		}
+		done := make(chan result, 1)
+		go func() {
+			bufs, sizes := [][]byte{make([]byte, 2048)}, make([]int, 1)
+			for {
+				copy(bufs[0][:offset], "HEADROOM")
+				n, err := tp.Read(bufs, sizes, offset)
+				if err != nil {
+					done <- result{err: err}
+					return
+				}
+				if f := bufs[0][offset : offset+sizes[0]]; n == 1 && isTestFrame(f) {
+					done <- result{frame: f, head: bufs[0][:offset]}
+					return
+				}
+			}
+		}()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatalf("Read: %v", r.err)
+			}
+			if diff := cmp.Diff(want, r.frame); diff != "" {
+				t.Errorf("unexpected frame from Read (-want +got):\n%s", diff)
+			}
+			if !bytes.Equal(r.head, []byte("HEADROOM")) {
+				t.Errorf("unexpected headroom after Read:\n- want: %q\n-  got: %q", "HEADROOM", r.head)
+			}
+		case <-time.After(10 * time.Second):
+			tp.Close() // unblocks the reader
+			<-done
+			t.Fatal("frame sent out of the TAP not returned by Read within 10s")
+		}
+	})
+}
+
+// TestPrivilegedTAPCloseUnblocksRead checks that Close wakes a Read that
+// is blocked in the poller with os.ErrClosed, removes the link, and leaves
+// no goroutine behind.
+func TestPrivilegedTAPCloseUnblocksRead(t *testing.T) {
+	goroutineLeakCheck(t)
+	ns := newTestNS(t)
+	tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp")}) // down: nothing to read
+	done := make(chan error, 1)
+	go func() {
+		_, err := tp.Read([][]byte{make([]byte, 2048)}, []int{0}, encap.VXLANHeaderLen)
+		done <- err
+	}()
+	// Wait until the reader is parked in the poller, so Close really has
+	// a blocked Read to wake.
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if strings.Contains(stacks, "(*TAP).Read") && strings.Contains(stacks, "runtime_pollWait") {
+			break
+		}
+		if time.Now().After(deadline) {
+			tp.Close()
+			t.Fatalf("reader not blocked in the poller after 10s:\n%s", stacks)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := tp.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("unexpected Read error after Close:\n- want: %v\n-  got: %v", os.ErrClosed, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read still blocked 10s after Close")
+	}
+	if _, exists := showLink(t, ns, tp.Name()); exists {
+		t.Errorf("link %s still exists after Close", tp.Name())
+	}
+	if n, err := tp.Write([][]byte{make([]byte, 64)}, 0); !errors.Is(err, os.ErrClosed) || n != 0 {
+		t.Errorf("unexpected Write after Close:\n- want: 0, %v\n-  got: %d, %v", os.ErrClosed, n, err)
+	}
+}
+
+func TestPrivilegedTAPErrors(t *testing.T) {
+	ns := newTestNS(t)
+	veth, peer := testutil.UniqueName("vxv"), testutil.UniqueName("vxv")
+	bridge, tun, busy := testutil.UniqueName("vxb"), testutil.UniqueName("vxu"), testutil.UniqueName("vxtp")
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"link", "add", veth, "type", "veth", "peer", "name", peer},
+		{"link", "add", bridge, "type", "bridge"},
+		{"tuntap", "add", "mode", "tun", "name", tun},
+	} {
+		if _, err := ns.Run(ctx, "ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createIn(t, ns, Config{Name: busy})
+
+	tests := []struct {
+		name     string
+		cfg      Config
+		wantIs   error
+		wantText string
+	}{
+		{name: "name too long", cfg: Config{Name: "vxtap-name-too-long"}, wantIs: ErrNameTooLong},
+		{name: "invalid name", cfg: Config{Name: "vx/0"}, wantIs: ErrInvalidName},
+		{name: "negative MTU", cfg: Config{Name: testutil.UniqueName("vxtp"), MTU: -1}, wantIs: ErrInvalidMTU},
+		{name: "veth has the name", cfg: Config{Name: veth}, wantIs: ErrNameInUse, wantText: "veth"},
+		{name: "bridge has the name", cfg: Config{Name: bridge}, wantIs: ErrNameInUse, wantText: "bridge"},
+		{name: "TUN has the name", cfg: Config{Name: tun}, wantIs: ErrNameInUse, wantText: "TUN"},
+		{name: "TAP open elsewhere", cfg: Config{Name: busy}, wantIs: unix.EBUSY, wantText: "MultiQueue"},
+		{name: "MTU too large", cfg: Config{Name: testutil.UniqueName("vxtp"), MTU: 70000}, wantIs: unix.EINVAL, wantText: "set mtu"},
+		{name: "multicast MAC", cfg: Config{Name: testutil.UniqueName("vxtp"), MAC: encap.BroadcastMAC}, wantIs: unix.EADDRNOTAVAIL, wantText: "set mac"},
+		{name: "persistent, rolled back", cfg: Config{Name: testutil.UniqueName("vxtp"), MTU: 70000, Persist: true}, wantIs: unix.EINVAL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tp *TAP
+			err := ns.Do(func() (err error) { tp, err = Create(tt.cfg); return err })
+			if err == nil {
+				tp.Close()
+				t.Fatalf("Create(%+v) succeeded, want error", tt.cfg)
+			}
+			t.Logf("error: %v", err)
+			var op *OpError
+			if !errors.As(err, &op) {
+				t.Errorf("unexpected error type:\n- want: *OpError\n-  got: %T", err)
+			}
+			if !errors.Is(err, tt.wantIs) {
+				t.Errorf("unexpected error:\n- want: errors.Is %v\n-  got: %v", tt.wantIs, err)
+			}
+			if !strings.Contains(err.Error(), tt.wantText) || !strings.HasPrefix(err.Error(), "tap: ") {
+				t.Errorf("unexpected message:\n- want: \"tap: …%s…\"\n-  got: %q", tt.wantText, err.Error())
+			}
+			// A failed Create leaves no new link behind.
+			if strings.HasPrefix(tt.cfg.Name, "vxtp") && tt.cfg.Name != busy && len(tt.cfg.Name) <= MaxNameLen {
+				if _, exists := showLink(t, ns, tt.cfg.Name); exists {
+					t.Errorf("link %s left behind by failed Create", tt.cfg.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestPrivilegedTAPSetters checks the TAP's setters, called from the test
+// goroutine outside the namespace (they use the TAP's own control socket),
+// and the Link functions inside it.
+func TestPrivilegedTAPSetters(t *testing.T) {
+	ns := newTestNS(t)
+	tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), Up: true})
+
+	if err := tp.SetMTU(1450); err != nil {
+		t.Fatalf("SetMTU: %v", err)
+	}
+	if err := tp.SetUp(false); err != nil {
+		t.Fatalf("SetUp(false): %v", err)
+	}
+	l, _ := showLink(t, ns, tp.Name())
+	if l.MTU != 1450 || l.up() || tp.MTU() != 1450 {
+		t.Errorf("unexpected link after SetMTU(1450), SetUp(false):\n- want: mtu 1450, down\n-  got: mtu %d (MTU() %d), up %v", l.MTU, tp.MTU(), l.up())
+	}
+	if _, err := tp.Write([][]byte{testFrame(encap.BroadcastMAC, testSrcMAC, "down")}, 0); !errors.Is(err, unix.EIO) {
+		t.Errorf("unexpected Write error while down:\n- want: %v\n-  got: %v", unix.EIO, err)
+	}
+	if err := tp.SetUp(true); err != nil {
+		t.Fatalf("SetUp(true): %v", err)
+	}
+
+	mac := encap.MustParseMAC("02:00:5e:00:53:42")
+	type linkState struct {
+		Index, MTU int
+		MAC        encap.MAC
+		Up         bool
+	}
+	var got linkState
+	err := ns.Do(func() error {
+		name := tp.Name()
+		if err := LinkSetDown(name); err != nil {
+			return err
+		}
+		if err := LinkSetHardwareAddr(name, mac); err != nil {
+			return err
+		}
+		if err := LinkSetMTU(name, 1280); err != nil {
+			return err
+		}
+		if err := LinkSetUp(name); err != nil {
+			return err
+		}
+		var err error
+		if got.Index, err = LinkIndex(name); err != nil {
+			return err
+		}
+		if got.MTU, err = LinkMTU(name); err != nil {
+			return err
+		}
+		got.MAC, err = LinkHardwareAddr(name)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Link functions in the namespace: %v", err)
+	}
+	l, _ = showLink(t, ns, tp.Name())
+	got.Up = l.up()
+	want := linkState{Index: tp.Index(), MTU: 1280, MAC: mac, Up: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unexpected link state via Link functions (-want +got):\n%s", diff)
+	}
+
+	// The Link functions act in the caller's namespace: the TAP is not there.
+	if _, err := LinkIndex(tp.Name()); !errors.Is(err, unix.ENODEV) {
+		t.Errorf("unexpected LinkIndex error outside the namespace:\n- want: %v\n-  got: %v", unix.ENODEV, err)
+	}
+}
+
+// TestPrivilegedTAPAllocs asserts that Read and Write allocate nothing.
+func TestPrivilegedTAPAllocs(t *testing.T) {
+	ns := newTestNS(t)
+	tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), Up: true})
+	ps := packetSocket(t, ns, tp.Index())
+
+	frame := append(make([]byte, encap.VXLANHeaderLen), testFrame(encap.BroadcastMAC, testSrcMAC, "allocs")...)
+	wbufs := [][]byte{frame}
+	if got := testing.AllocsPerRun(100, func() {
+		if _, err := tp.Write(wbufs, encap.VXLANHeaderLen); err != nil {
+			t.Fatal(err)
+		}
+	}); got != 0 {
+		t.Errorf("unexpected allocations per Write:\n- want: 0\n-  got: %v", got)
+	}
+
+	// Queue more frames than reads so that no Read blocks.
+	const runs = 100
+	sa := &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: tp.Index(), Halen: 6}
+	copy(sa.Addr[:], encap.BroadcastMAC[:])
+	for range runs + 10 {
+		if err := unix.Sendto(ps, frame[encap.VXLANHeaderLen:], 0, sa); err != nil {
+			t.Fatalf("sendto: %v", err)
+		}
+	}
+	rbufs, sizes := [][]byte{make([]byte, 2048)}, make([]int, 1)
+	if got := testing.AllocsPerRun(runs, func() {
+		if _, err := tp.Read(rbufs, sizes, encap.VXLANHeaderLen); err != nil {
+			t.Fatal(err)
+		}
+	}); got != 0 {
+		t.Errorf("unexpected allocations per Read:\n- want: 0\n-  got: %v", got)
+	}
+}
+
+// TestPrivilegedTAPNoNetAdmin runs Create in a child process without
+// CAP_NET_ADMIN and checks that the error says what is missing.
+func TestPrivilegedTAPNoNetAdmin(t *testing.T) {
+	ns := newTestNS(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := ns.Command(ctx, "setpriv", "--bounding-set", "-net_admin", os.Args[0], "-test.run=^TestHelperProcessCreate$", "-test.v")
+	cmd.Env = append(os.Environ(), "VXTAP_HELPER_NAME="+testutil.UniqueName("vxtp"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper process: %v\n%s", err, out)
+	}
+	for _, want := range []string{"create error: tap: create", "operation not permitted", "CAP_NET_ADMIN", "is ErrPermission: true"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("unexpected helper output:\n- want: containing %q\n-  got: %s", want, out)
+		}
+	}
+}
+
+// TestHelperProcessCreate is the child of TestPrivilegedTAPNoNetAdmin; it
+// only runs when that test starts it.
+func TestHelperProcessCreate(t *testing.T) {
+	name := os.Getenv("VXTAP_HELPER_NAME")
+	if name == "" {
+		t.Skip("helper process for TestPrivilegedTAPNoNetAdmin")
+	}
+	tp, err := Create(Config{Name: name})
+	if err == nil {
+		tp.Close()
+		t.Fatal("Create succeeded without CAP_NET_ADMIN")
+	}
+	fmt.Printf("create error: %v\nis ErrPermission: %v\n", err, errors.Is(err, os.ErrPermission))
+}

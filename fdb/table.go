@@ -257,11 +257,12 @@ func (t *Table) Learn(vni uint32, mac encap.MAC, d Dest) LearnResult {
 	return LearnAdded
 }
 
-// refresh moves the timestamp forward to now. It stores only when the
-// value changes, so that concurrent refreshes of one entry within one
-// clock tick do not bounce its cache line between cores.
+// refresh sets the timestamp to now. It stores only when the value
+// changes (like the kernel's `if (f->updated != now)`), so that concurrent
+// refreshes of one entry within one clock tick do not bounce its cache
+// line between cores.
 func (en *entry) refresh(now int64) {
-	if en.updated.Load() < now {
+	if en.updated.Load() != now {
 		en.updated.Store(now)
 	}
 }

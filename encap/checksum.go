@@ -1,0 +1,75 @@
+package encap
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
+
+// Checksum returns the 16-bit one's complement sum (RFC 1071) of b, added
+// to initial, folded to 16 bits but NOT complemented. An odd trailing byte
+// is padded with a zero byte on the right, as RFC 1071 §4.1 does.
+//
+// initial is an unfolded partial sum, typically PseudoHeaderChecksum's
+// result or 0. The value to store in a header's checksum field is
+// ^Checksum(...) computed with that field zeroed; a received header (or
+// segment plus pseudo-header) is intact when Checksum over it returns
+// 0xffff. Checksum never allocates and is safe for concurrent use.
+func Checksum(b []byte, initial uint32) uint16 {
+	var sum, carry uint64
+	acc := uint64(initial)
+	// Eight bytes at a time: the one's complement sum of 16-bit words is
+	// independent of the word size it is computed in (RFC 1071 §2(B)).
+	for len(b) >= 8 {
+		sum, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), 0)
+		acc = sum + carry
+		b = b[8:]
+	}
+	if len(b) >= 4 {
+		sum, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), 0)
+		acc = sum + carry
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		sum, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b)), 0)
+		acc = sum + carry
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum, carry = bits.Add64(acc, uint64(b[0])<<8, 0)
+		acc = sum + carry
+	}
+	// Fold 64 → 16 bits with end-around carry.
+	acc = acc>>32 + acc&0xffffffff
+	acc = acc>>32 + acc&0xffffffff
+	acc = acc>>16 + acc&0xffff
+	acc = acc>>16 + acc&0xffff
+	return uint16(acc)
+}
+
+// PseudoHeaderChecksum returns the unfolded one's complement sum of the
+// pseudo-header that TCP and UDP checksums cover: for IPv4 (RFC 768, RFC
+// 9293 §3.1) source and destination address, zero, protocol and the 16-bit
+// segment length; for IPv6 (RFC 8200 §8.1) the two addresses, the 32-bit
+// upper-layer length and the next header value. The IPv4 form is used when
+// src is an IPv4 address, the IPv6 form otherwise (an invalid Addr counts
+// as all zeros). Pass the result as Checksum's initial value. It never
+// allocates.
+func PseudoHeaderChecksum(protocol uint8, src, dst netip.Addr, length uint32) uint32 {
+	var sum uint32
+	if src.Is4() {
+		s, d := src.As4(), dst.Unmap()
+		var d4 [4]byte
+		if d.Is4() {
+			d4 = d.As4()
+		}
+		sum += uint32(binary.BigEndian.Uint16(s[0:])) + uint32(binary.BigEndian.Uint16(s[2:]))
+		sum += uint32(binary.BigEndian.Uint16(d4[0:])) + uint32(binary.BigEndian.Uint16(d4[2:]))
+	} else {
+		s, d := src.As16(), dst.As16()
+		for i := 0; i < 16; i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(s[i:])) + uint32(binary.BigEndian.Uint16(d[i:]))
+		}
+	}
+	return sum + uint32(protocol) + length>>16 + length&0xffff
+}

@@ -256,7 +256,8 @@ func writeAll(w batchWriter, ms []ipv4.Message) error {
 			if first == nil {
 				first = err
 			}
-			n++ // skip the message that failed
+			// x/net returns sendmmsg's -1 as n on error.
+			n = max(n, 0) + 1 // skip the message that failed
 		}
 		ms = ms[min(n, len(ms)):]
 	}

@@ -216,7 +216,7 @@ func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 		for _, buf := range chunk {
 			var h uint32
 			if len(buf) > encap.VXLANHeaderLen {
-				h = flowHash(buf[encap.VXLANHeaderLen:])
+				h = encap.FlowHash(buf[encap.VXLANHeaderLen:])
 			}
 			s := h % n
 			g := sb.groups[s]

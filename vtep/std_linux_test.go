@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vxswitch/vxswitch/encap"
 	"golang.org/x/sys/unix"
 )
 
@@ -226,6 +227,9 @@ func TestStdBindSourcePortPerFlow(t *testing.T) {
 					t.Errorf("unexpected source port change within a flow:\n- want: %d\n-  got: %d", prev, p)
 				}
 				portOf[string(g)] = p
+				if want := ports[encap.FlowHash(g[encap.VXLANHeaderLen:])%nSockets]; p != want {
+					t.Errorf("unexpected source port for flow hash:\n- want: %d\n-  got: %d", want, p)
+				}
 			}
 			if len(seen) < minPorts {
 				t.Errorf("unexpected number of distinct source ports over %d flows:\n- want: >= %d\n-  got: %d", flows, minPorts, len(seen))

@@ -8,4 +8,12 @@
 // switch (IsValid, or len(frame) >= EthernetMinimumSize); after that the
 // accessors return plain values and may panic on a short slice, exactly as
 // gVisor's header package does. Nothing in this package performs I/O.
+//
+// The switch's ingress calls DecodeVXLAN once per received UDP payload; its
+// sentinel errors (ErrTruncated, ErrNoIFlag, ErrReservedBits) say whether
+// to drop or to count and accept. Egress writes the header in the frame's
+// headroom with VXLAN.Encode and picks the outer UDP source port with
+// SourcePort(FlowHash(frame), min, max) (RFC 7348 §5). Checksum and
+// PseudoHeaderChecksum compute RFC 1071 Internet checksums for the IPv4,
+// UDP and TCP views.
 package encap

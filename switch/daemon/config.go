@@ -1,0 +1,337 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vxswitch/vxswitch/encap"
+)
+
+// DefaultAPISocket is where the management API listens unless --api says
+// otherwise.
+const DefaultAPISocket = "/run/vxswitch/vxswitchd.sock"
+
+// TAPSpec is one access port to create: a TAP named Name on VNI.
+type TAPSpec struct {
+	Name string `yaml:"name" json:"name"`
+	VNI  uint32 `yaml:"vni" json:"vni"`
+}
+
+// Config is the daemon's whole configuration. Every field is a flag and a
+// key of the YAML file given with --config (the key is the flag's name);
+// flags given on the command line override the file.
+type Config struct {
+	Local      string              `yaml:"local"`      // underlay address to bind (required)
+	Port       uint16              `yaml:"port"`       // VXLAN UDP port
+	TAPs       []TAPSpec           `yaml:"-"`          // access ports to create ("tap" in the file: see loadFile)
+	Remotes    []string            `yaml:"remote"`     // static flood peers for every VNI
+	VNIRemotes map[uint32][]string `yaml:"vni-remote"` // static flood peers per VNI (file only)
+	Ageing     time.Duration       `yaml:"ageing"`     // idle time before a learned entry expires
+	MaxLearned int                 `yaml:"max-learned"`
+	MTU        int                 `yaml:"mtu"` // TAP MTU; 0 = underlay MTU − 50 (IPv4) / − 70 (IPv6)
+	API        string              `yaml:"api"`
+	Metrics    string              `yaml:"metrics"`
+	LogLevel   string              `yaml:"log-level"`
+	LogFormat  string              `yaml:"log-format"`
+	Strict     bool                `yaml:"strict"`
+	NoLearning bool                `yaml:"no-learning"`
+	SrcPorts   string              `yaml:"src-ports"` // outer UDP source port range "MIN-MAX"
+}
+
+// DefaultConfig returns the defaults every flag documents.
+func DefaultConfig() Config {
+	return Config{
+		Port:       encap.VXLANPort,   // IANA-assigned, RFC 7348 §5
+		Ageing:     300 * time.Second, // the Linux vxlan driver's default ageing
+		MaxLearned: 16384,             // per VNI; beyond it learning stops and a counter rises
+		API:        DefaultAPISocket,
+		LogLevel:   "info",
+		LogFormat:  "text",
+		SrcPorts:   "49152-65535", // RFC 7348 §5 recommends the dynamic range
+	}
+}
+
+// ErrHelp is returned by ParseArgs when -h/--help was given; the usage has
+// been written.
+var ErrHelp = flag.ErrHelp
+
+const usageHeader = `vxswitchd: a userspace VXLAN switch (RFC 7348).
+
+It creates TAP access ports, one VNI each, switches frames between them by
+MAC, and carries frames for remote MACs as VXLAN over UDP to the VTEP behind
+them: learned from traffic (flood-and-learn) or configured. Unknown and
+broadcast frames are replicated to every flood peer (--remote) of the VNI.
+
+Usage:
+  vxswitchd --local ADDR --tap NAME:VNI [--tap NAME:VNI]... [--remote ADDR]... [flags]
+  vxswitchd --config FILE [flags]
+
+Example (two lab hosts, VNI 42):
+  host A: vxswitchd --local 192.0.2.10 --tap vxtap0:42 --remote 192.0.2.11
+  host B: vxswitchd --local 192.0.2.11 --tap vxtap0:42 --remote 192.0.2.10
+  then:   ip addr add 198.18.0.1/24 dev vxtap0 (A), 198.18.0.2/24 (B), and ping.
+
+Flags (each is also a key of the YAML --config file, e.g. "local: 192.0.2.10",
+"tap: [vxtap0:42]", "remote: [192.0.2.11]", "vni-remote: {42: [192.0.2.11]}"):
+`
+
+type listFlag struct{ vals *[]string }
+
+func (l listFlag) String() string {
+	if l.vals == nil {
+		return ""
+	}
+	return strings.Join(*l.vals, ",")
+}
+func (l listFlag) Set(s string) error { *l.vals = append(*l.vals, s); return nil }
+
+// ParseArgs parses command-line args (without the program name) on top of
+// the YAML file named by --config, if any, on top of DefaultConfig. It
+// validates the result.
+func ParseArgs(args []string, stderr io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("vxswitchd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHeader)
+		fs.PrintDefaults()
+	}
+	var (
+		configPath string
+		taps       []string
+		remotes    []string
+		port       uint
+		showVer    bool
+	)
+	fs.StringVar(&configPath, "config", "", "YAML `file` with any of these flags as keys; flags override it")
+	fs.StringVar(&cfg.Local, "local", "", "underlay `address` (IPv4 or IPv6) to send and receive VXLAN on; must be configured on an interface (required)")
+	fs.UintVar(&port, "port", uint(cfg.Port), "UDP `port` to listen on and send VXLAN to")
+	fs.Var(listFlag{&taps}, "tap", "create TAP `NAME:VNI` and attach it as an access port of VNI (repeatable)")
+	fs.Var(listFlag{&remotes}, "remote", "static flood peer `ADDR` for every configured VNI, e.g. a kernel vxlan host (repeatable)")
+	fs.DurationVar(&cfg.Ageing, "ageing", cfg.Ageing, "idle `time` after which a learned FDB entry expires")
+	fs.IntVar(&cfg.MaxLearned, "max-learned", cfg.MaxLearned, "cap on learned FDB entries per VNI (`N`; beyond it learning stops and drops.learn_cap counts)")
+	fs.IntVar(&cfg.MTU, "mtu", 0, "TAP `MTU`; default: the underlay interface's MTU minus 50 (IPv4) or 70 (IPv6)")
+	fs.StringVar(&cfg.API, "api", cfg.API, "unix socket `path` of the management API (vxctl)")
+	fs.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics over HTTP on `ADDR` (host:port; off when empty)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	fs.BoolVar(&cfg.Strict, "strict", false, "drop VXLAN with reserved bits set (default: accept and count them, per RFC 7348)")
+	fs.BoolVar(&cfg.NoLearning, "no-learning", false, "turn data-plane MAC learning off (static entries only)")
+	fs.StringVar(&cfg.SrcPorts, "src-ports", cfg.SrcPorts, "outer UDP source port `MIN-MAX`, chosen per inner flow")
+	fs.BoolVar(&showVer, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q (flags start with --; see --help)", fs.Arg(0))
+	}
+	if showVer {
+		return cfg, errVersion
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if configPath != "" {
+		fileCfg, err := loadFile(configPath)
+		if err != nil {
+			return cfg, err
+		}
+		// Flags given on the command line win over the file.
+		merged := fileCfg
+		over := func(name string, apply func()) {
+			if set[name] {
+				apply()
+			}
+		}
+		over("local", func() { merged.Local = cfg.Local })
+		over("ageing", func() { merged.Ageing = cfg.Ageing })
+		over("max-learned", func() { merged.MaxLearned = cfg.MaxLearned })
+		over("mtu", func() { merged.MTU = cfg.MTU })
+		over("api", func() { merged.API = cfg.API })
+		over("metrics", func() { merged.Metrics = cfg.Metrics })
+		over("log-level", func() { merged.LogLevel = cfg.LogLevel })
+		over("log-format", func() { merged.LogFormat = cfg.LogFormat })
+		over("strict", func() { merged.Strict = cfg.Strict })
+		over("no-learning", func() { merged.NoLearning = cfg.NoLearning })
+		over("src-ports", func() { merged.SrcPorts = cfg.SrcPorts })
+		cfg = merged
+	}
+	if set["port"] {
+		if port == 0 || port > 65535 {
+			return cfg, fmt.Errorf("--port %d: must be 1-65535", port)
+		}
+		cfg.Port = uint16(port)
+	}
+	if set["tap"] {
+		cfg.TAPs = nil
+		for _, s := range taps {
+			t, err := parseTAPSpec(s)
+			if err != nil {
+				return cfg, err
+			}
+			cfg.TAPs = append(cfg.TAPs, t)
+		}
+	}
+	if set["remote"] {
+		cfg.Remotes = remotes
+	}
+	return cfg, cfg.Validate()
+}
+
+var errVersion = errors.New("version requested")
+
+// loadFile reads a YAML config file over DefaultConfig. Unknown keys are
+// errors, so a typo does not silently fall back to a default.
+func loadFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	var raw struct {
+		Config `yaml:",inline"`
+		TAPs   []yaml.Node `yaml:"tap"`
+	}
+	raw.Config = DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg := raw.Config
+	cfg.TAPs = nil
+	for _, n := range raw.TAPs {
+		var t TAPSpec
+		switch n.Kind {
+		case yaml.ScalarNode:
+			var err error
+			if t, err = parseTAPSpec(n.Value); err != nil {
+				return Config{}, fmt.Errorf("config %s: line %d: %w", path, n.Line, err)
+			}
+		case yaml.MappingNode:
+			if err := n.Decode(&t); err != nil {
+				return Config{}, fmt.Errorf("config %s: line %d: %w", path, n.Line, err)
+			}
+		default:
+			return Config{}, fmt.Errorf("config %s: line %d: tap entries are \"NAME:VNI\" or {name: NAME, vni: N}", path, n.Line)
+		}
+		cfg.TAPs = append(cfg.TAPs, t)
+	}
+	return cfg, nil
+}
+
+func parseTAPSpec(s string) (TAPSpec, error) {
+	name, vniStr, ok := strings.Cut(s, ":")
+	if !ok || name == "" || vniStr == "" {
+		return TAPSpec{}, fmt.Errorf("--tap %q: want NAME:VNI, e.g. vxtap0:42", s)
+	}
+	vni, err := strconv.ParseUint(vniStr, 10, 32)
+	if err != nil || vni > encap.MaxVNI {
+		return TAPSpec{}, fmt.Errorf("--tap %q: VNI must be a number 0-%d", s, encap.MaxVNI)
+	}
+	return TAPSpec{Name: name, VNI: uint32(vni)}, nil
+}
+
+// Validate checks the configuration and explains the first problem found.
+func (c *Config) Validate() error {
+	if c.Local == "" {
+		return errors.New("--local is required: the underlay address this host sends and receives VXLAN on (e.g. --local 192.0.2.10)")
+	}
+	local, err := netip.ParseAddr(c.Local)
+	if err != nil {
+		return fmt.Errorf("--local %q: not an IP address", c.Local)
+	}
+	if local.IsUnspecified() || local.IsMulticast() {
+		return fmt.Errorf("--local %s: must be a unicast address configured on an interface", c.Local)
+	}
+	if c.Port == 0 {
+		return errors.New("--port: must be 1-65535")
+	}
+	seen := map[string]bool{}
+	for _, t := range c.TAPs {
+		if len(t.Name) == 0 || len(t.Name) > 15 || strings.ContainsAny(t.Name, "/ \t:") {
+			return fmt.Errorf("--tap %s:%d: interface names are 1-15 characters without '/', ':' or spaces", t.Name, t.VNI)
+		}
+		if t.VNI > encap.MaxVNI {
+			return fmt.Errorf("--tap %s:%d: VNI must be 0-%d", t.Name, t.VNI, encap.MaxVNI)
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("--tap %s: given twice", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	check := func(flagName, s string) error {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("%s %q: not an IP address", flagName, s)
+		}
+		if a.Is4() != local.Unmap().Is4() {
+			return fmt.Errorf("%s %s: address family differs from --local %s", flagName, s, c.Local)
+		}
+		if a.IsUnspecified() || a.IsMulticast() {
+			return fmt.Errorf("%s %s: must be a unicast VTEP address", flagName, s)
+		}
+		return nil
+	}
+	for _, r := range c.Remotes {
+		if err := check("--remote", r); err != nil {
+			return err
+		}
+	}
+	for vni, rs := range c.VNIRemotes {
+		if vni > encap.MaxVNI {
+			return fmt.Errorf("vni-remote: VNI %d out of range", vni)
+		}
+		for _, r := range rs {
+			if err := check(fmt.Sprintf("vni-remote[%d]", vni), r); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Ageing <= 0 {
+		return fmt.Errorf("--ageing %s: must be positive", c.Ageing)
+	}
+	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65521) {
+		return fmt.Errorf("--mtu %d: must be 68-65521", c.MTU)
+	}
+	if c.API == "" {
+		return errors.New("--api: a unix socket path is required")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if _, _, err := parsePortRange(c.SrcPorts); err != nil {
+		return err
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func parsePortRange(s string) (lo, hi uint16, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	x, err1 := strconv.ParseUint(a, 10, 16)
+	y, err2 := strconv.ParseUint(b, 10, 16)
+	if !ok || err1 != nil || err2 != nil || x == 0 || x > y {
+		return 0, 0, fmt.Errorf("--src-ports %q: want MIN-MAX with 1 <= MIN <= MAX <= 65535", s)
+	}
+	return uint16(x), uint16(y), nil
+}

@@ -1,0 +1,207 @@
+package vswitch
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/switch/tap"
+)
+
+// Port is a local access port: one Device attached to one VNI. A Port is
+// created by AddPort and owned by the Switch; its accessors are safe for
+// concurrent use.
+type Port struct {
+	id   uint32
+	name string
+	vni  uint32
+	mtu  int
+	dev  tap.Device
+
+	// writeMu serializes Write on dev: the receive loops and the other
+	// ports' readers all deliver to this port (Device.Write is called from
+	// one goroutine at a time).
+	writeMu sync.Mutex
+
+	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
+
+	closeOnce sync.Once
+	closeErr  error
+	stopped   chan struct{} // closed when the reader routine exits
+}
+
+// ID is the port's number inside the switch (fdb.Dest.Port).
+func (p *Port) ID() uint32 { return p.id }
+
+// Name is the device name.
+func (p *Port) Name() string { return p.name }
+
+// VNI is the VXLAN segment the port is an access port of.
+func (p *Port) VNI() uint32 { return p.vni }
+
+// MTU is the device MTU the switch checks egress frames against.
+func (p *Port) MTU() int { return p.mtu }
+
+// Device returns the underlying device.
+func (p *Port) Device() tap.Device { return p.dev }
+
+func (p *Port) close() error {
+	p.closeOnce.Do(func() { p.closeErr = p.dev.Close() })
+	return p.closeErr
+}
+
+// maxFrame is the largest frame the port accepts on egress: its MTU plus an
+// Ethernet header and one 802.1Q tag.
+func (p *Port) maxFrame() int { return p.mtu + encap.EthernetHeaderLen + 4 }
+
+// PortConfig describes a port to attach.
+type PortConfig struct {
+	// VNI is the segment the port belongs to (0 to 2^24-1).
+	VNI uint32
+	// LocalMACs are installed as fdb.OriginLocal entries pointing at the
+	// port (for example the TAP's own address), so they are known before
+	// any traffic and never move by learning. They are removed with the
+	// port.
+	LocalMACs []encap.MAC
+}
+
+// AddPort attaches dev to the switch as an access port of cfg.VNI and starts
+// reading from it. The switch owns dev from then on and closes it in
+// RemovePort or Close.
+func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
+	if cfg.VNI > encap.MaxVNI {
+		return nil, fmt.Errorf("vswitch: port %s: VNI %d out of range (0-%d)", dev.Name(), cfg.VNI, encap.MaxVNI)
+	}
+	sw.state.Lock()
+	defer sw.state.Unlock()
+	if sw.state.closed {
+		return nil, ErrClosed
+	}
+	old := sw.topo.Load()
+	if _, ok := old.byName[dev.Name()]; ok {
+		return nil, fmt.Errorf("vswitch: port %s already attached", dev.Name())
+	}
+	sw.state.nextID++
+	p := &Port{
+		id:      sw.state.nextID,
+		name:    dev.Name(),
+		vni:     cfg.VNI,
+		mtu:     dev.MTU(),
+		dev:     dev,
+		stopped: make(chan struct{}),
+	}
+	for _, mac := range cfg.LocalMACs {
+		err := sw.fdb.Add(fdb.Entry{Key: fdb.Key{VNI: cfg.VNI, MAC: mac}, Dest: fdb.Dest{Port: p.id}, Origin: fdb.OriginLocal})
+		if err != nil {
+			sw.fdb.DeleteIf(func(e fdb.Entry) bool { return e.Port == p.id })
+			return nil, fmt.Errorf("vswitch: port %s: %w", p.name, err)
+		}
+	}
+	nt := old.clone()
+	if _, ok := nt.vnis[cfg.VNI]; !ok {
+		nt.vnis[cfg.VNI] = &vniState{vni: cfg.VNI, c: &vniCounters{}}
+	}
+	nt.ports[p.id] = p
+	nt.byName[p.name] = p
+	nt.rebuildVNIPorts()
+	sw.topo.Store(nt)
+
+	sw.wg.Add(1)
+	go sw.routineReadFromPort(p)
+	sw.log.Info("port attached", "port", p.name, "vni", p.vni, "mtu", p.mtu)
+	return p, nil
+}
+
+// ErrNoPort is returned for operations on a port name that is not attached.
+var ErrNoPort = errors.New("vswitch: no such port")
+
+// RemovePort detaches the named port, closes its device, waits for its
+// reader to stop and removes every FDB entry that points at it. The VNI
+// stays served.
+func (sw *Switch) RemovePort(name string) error {
+	sw.state.Lock()
+	old := sw.topo.Load()
+	p, ok := old.byName[name]
+	if !ok {
+		sw.state.Unlock()
+		return fmt.Errorf("%w: %s", ErrNoPort, name)
+	}
+	nt := old.clone()
+	delete(nt.ports, p.id)
+	delete(nt.byName, name)
+	nt.rebuildVNIPorts()
+	sw.topo.Store(nt)
+	sw.state.Unlock()
+
+	err := p.close()
+	<-p.stopped
+	n := sw.fdb.DeleteIf(func(e fdb.Entry) bool { return e.Port == p.id })
+	sw.log.Info("port detached", "port", name, "fdb_entries_removed", n)
+	return err
+}
+
+// Port returns the attached port called name.
+func (sw *Switch) Port(name string) (*Port, bool) {
+	p, ok := sw.topo.Load().byName[name]
+	return p, ok
+}
+
+// Ports returns the attached ports ordered by ID.
+func (sw *Switch) Ports() []*Port {
+	t := sw.topo.Load()
+	out := make([]*Port, 0, len(t.ports))
+	for _, vs := range t.vnis {
+		out = append(out, vs.ports...)
+	}
+	sortPorts(out)
+	return out
+}
+
+func sortPorts(ps []*Port) {
+	slices.SortFunc(ps, func(a, b *Port) int { return cmp.Compare(a.id, b.id) })
+}
+
+// PortName returns the name of the port with the given ID, or "" (for
+// rendering fdb.Dest).
+func (sw *Switch) PortName(id uint32) string {
+	if p, ok := sw.topo.Load().ports[id]; ok {
+		return p.name
+	}
+	return ""
+}
+
+// fits reports whether pkt's frame fits the port's MTU, counting an
+// oversize drop when it does not.
+func (p *Port) fits(sw *Switch, pkt []byte) bool {
+	if len(pkt)-PacketStartOffset > p.maxFrame() {
+		sw.drops.add(DropOversize)
+		return false
+	}
+	return true
+}
+
+// deliver writes pkts (each PacketStartOffset bytes of headroom and a frame
+// that fits) to the port with one Write call.
+func (p *Port) deliver(sw *Switch, pkts [][]byte) {
+	p.writeMu.Lock()
+	n, err := p.dev.Write(pkts, PacketStartOffset)
+	p.writeMu.Unlock()
+	if n > len(pkts) || n < 0 {
+		n = 0
+	}
+	var bytes uint64
+	for _, pkt := range pkts[:n] {
+		bytes += uint64(len(pkt) - PacketStartOffset)
+	}
+	p.txPackets.Add(uint64(n))
+	p.txBytes.Add(bytes)
+	if err != nil {
+		sw.drops.d[DropPortWrite].Add(uint64(len(pkts) - n))
+		sw.logErr("port write failed", "port", p.name, "err", err)
+	}
+}

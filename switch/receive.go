@@ -1,0 +1,129 @@
+package vswitch
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/vtep"
+)
+
+// routineReceiveFromVTEP receives batches of VXLAN packets from one
+// ReceiveFunc of the bind, validates each header once, learns the inner
+// source MAC behind the outer source address and delivers the inner frame to
+// local ports. It exits when the bind is closed.
+func (sw *Switch) routineReceiveFromVTEP(fn vtep.ReceiveFunc) {
+	defer sw.wg.Done()
+	sw.log.Debug("Routine: VTEP receiver - started")
+	defer sw.log.Debug("Routine: VTEP receiver - stopped")
+
+	bs := sw.bind.BatchSize()
+	bufs := make([][]byte, bs)
+	sizes := make([]int, bs)
+	eps := make([]netip.AddrPort, bs)
+	for i := range bufs {
+		bufs[i] = make([]byte, bufSize)
+	}
+	out := newEgress(sw, bs)
+	for {
+		n, err := fn(bufs, sizes, eps)
+		for i := 0; i < n; i++ {
+			if sizes[i] > len(bufs[i]) {
+				sw.drops.add(DropOversize)
+				continue
+			}
+			sw.forwardFromVTEP(bufs[i][:sizes[i]], eps[i].Addr().Unmap(), out)
+		}
+		out.flush()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-sw.done:
+				return
+			default:
+			}
+			// Transient (e.g. ECONNREFUSED from an ICMP error): keep going,
+			// but never spin on a persistent error.
+			sw.logErr("VTEP receive failed", "err", err)
+			if n == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+}
+
+// forwardFromVTEP handles one received VXLAN packet pkt (header and inner
+// frame) from the outer source address src.
+func (sw *Switch) forwardFromVTEP(pkt []byte, src netip.Addr, out *egress) {
+	vni, inner, err := encap.DecodeVXLAN(pkt)
+	switch {
+	case err == nil:
+	case errors.Is(err, encap.ErrReservedBits):
+		if sw.cfg.Strict {
+			sw.drops.add(DropReservedBits)
+			return
+		}
+		sw.reservedBitsAccepted.Add(1)
+	case errors.Is(err, encap.ErrNoIFlag):
+		sw.drops.add(DropBadFlags)
+		return
+	default: // encap.ErrTruncated
+		sw.drops.add(DropTruncated)
+		return
+	}
+	_ = inner // the inner frame is pkt[PacketStartOffset:]
+	if f := sw.cfg.SourceFilter; f != nil && !f(src) {
+		sw.drops.add(DropNotMember)
+		return
+	}
+	t := sw.topo.Load()
+	vs := t.vnis[vni]
+	if vs == nil {
+		sw.drops.add(DropUnknownVNI)
+		return
+	}
+	vs.c.rxPackets.Add(1)
+	vs.c.rxBytes.Add(uint64(len(pkt)))
+	frame := encap.Ethernet(pkt[PacketStartOffset:])
+	srcMAC := frame.Source()
+	if !srcMAC.IsUnicast() {
+		sw.drops.add(DropBadSourceMAC)
+		return
+	}
+	if !sw.cfg.NoLearning {
+		if r := sw.fdb.Learn(vni, srcMAC, fdb.Dest{Remote: src}); r == fdb.LearnRejectedCap {
+			sw.drops.add(DropLearnCap)
+		}
+	}
+	dst := frame.Destination()
+	if !dst.IsMulticast() {
+		if d, ok := sw.fdb.Lookup(vni, dst); ok {
+			if d.Port == 0 {
+				sw.drops.add(DropSplitHorizon)
+				return
+			}
+			if q := t.ports[d.Port]; q != nil {
+				out.toPort(q, pkt)
+				return
+			}
+		}
+	}
+	// BUM or unknown unicast from the underlay: local ports only (the
+	// sender already replicated it to every other VTEP).
+	out.flush()
+	if len(vs.ports) == 0 {
+		sw.drops.add(DropNoRoute)
+		return
+	}
+	for _, q := range vs.ports {
+		if q.fits(sw, pkt) {
+			out.one[0] = pkt
+			q.deliver(sw, out.one[:])
+		}
+	}
+}

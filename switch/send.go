@@ -1,0 +1,191 @@
+package vswitch
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/fdb"
+)
+
+// routineReadFromPort reads batches of frames from one port and forwards
+// each: to another local port, encapsulated to one remote VTEP, or flooded.
+// It owns its buffers (allocated once, before the loop) and exits when the
+// device is closed.
+func (sw *Switch) routineReadFromPort(p *Port) {
+	defer sw.wg.Done()
+	defer close(p.stopped)
+	sw.log.Debug("Routine: port reader - started", "port", p.name)
+	defer sw.log.Debug("Routine: port reader - stopped", "port", p.name)
+
+	bs := p.dev.BatchSize()
+	bufs := make([][]byte, bs)
+	sizes := make([]int, bs)
+	for i := range bufs {
+		bufs[i] = make([]byte, bufSize)
+	}
+	out := newEgress(sw, bs)
+	for {
+		n, err := p.dev.Read(bufs, sizes, PacketStartOffset)
+		for i := 0; i < n; i++ {
+			sw.forwardFromPort(p, bufs[i][:PacketStartOffset+sizes[i]], out)
+		}
+		out.flush()
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-sw.done:
+				return
+			default:
+			}
+			sw.logErr("port read failed", "port", p.name, "err", err)
+			if n == 0 {
+				// A device that keeps failing must not spin: stop reading
+				// from it. The port stays listed until removed.
+				sw.log.Error("port reader stopping after read error", "port", p.name, "err", err)
+				return
+			}
+		}
+	}
+}
+
+// forwardFromPort switches one frame that arrived on port p. pkt holds
+// PacketStartOffset bytes of headroom followed by the frame.
+func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
+	frame := encap.Ethernet(pkt[PacketStartOffset:])
+	if len(frame) < encap.EthernetMinimumSize {
+		sw.drops.add(DropTruncated)
+		return
+	}
+	p.rxPackets.Add(1)
+	p.rxBytes.Add(uint64(len(frame)))
+	if len(frame) > p.maxFrame() {
+		sw.drops.add(DropOversize)
+		return
+	}
+	src := frame.Source()
+	if !src.IsUnicast() {
+		sw.drops.add(DropBadSourceMAC)
+		return
+	}
+	t := sw.topo.Load()
+	vs := t.vnis[p.vni]
+	if vs == nil { // port detached concurrently
+		return
+	}
+	if !sw.cfg.NoLearning {
+		if r := sw.fdb.Learn(p.vni, src, fdb.Dest{Port: p.id}); r == fdb.LearnRejectedCap {
+			sw.drops.add(DropLearnCap)
+		}
+	}
+	// The VXLAN header goes in the headroom once; every copy sent to the
+	// underlay shares it (RFC 7348 §5: I flag set, reserved bits zero).
+	encap.VXLAN(pkt[:encap.VXLANHeaderLen]).Encode(&encap.VXLANFields{VNI: p.vni})
+
+	dst := frame.Destination()
+	if !dst.IsMulticast() {
+		if d, ok := sw.fdb.Lookup(p.vni, dst); ok {
+			if d.Port != 0 {
+				if d.Port == p.id {
+					sw.drops.add(DropHairpin)
+					return
+				}
+				if q := t.ports[d.Port]; q != nil {
+					out.toPort(q, pkt)
+					return
+				}
+				// Stale entry for a port being removed: flood instead.
+			} else {
+				out.toRemote(vs, netip.AddrPortFrom(d.Remote, sw.cfg.Port), pkt)
+				return
+			}
+		}
+	}
+	// Broadcast, multicast or unknown unicast: flood within the VNI.
+	out.flush()
+	sent := 0
+	for _, q := range vs.ports {
+		if q != p && q.fits(sw, pkt) {
+			out.one[0] = pkt
+			q.deliver(sw, out.one[:])
+			sent++
+		}
+	}
+	for _, r := range sw.fdb.Flood(p.vni) {
+		out.toRemote(vs, netip.AddrPortFrom(r, sw.cfg.Port), pkt)
+		sent++
+	}
+	if sent == 0 {
+		sw.drops.add(DropNoRoute)
+	}
+}
+
+// egress collects consecutive frames for the same destination into one
+// batch, so a burst towards one VTEP or port costs one Send or Write call.
+// It belongs to one loop goroutine.
+type egress struct {
+	sw     *Switch
+	bufs   [][]byte // pending frames; len <= cap, allocated once
+	port   *Port    // pending destination: a port...
+	remote netip.AddrPort
+	vs     *vniState // ...or a remote VTEP, in this VNI
+	one    [1][]byte // scratch for single writes
+}
+
+func newEgress(sw *Switch, batch int) *egress {
+	if batch < 1 {
+		batch = 1
+	}
+	return &egress{sw: sw, bufs: make([][]byte, 0, batch)}
+}
+
+func (e *egress) toPort(p *Port, pkt []byte) {
+	if !p.fits(e.sw, pkt) {
+		return
+	}
+	if e.port != p || e.remote.IsValid() || len(e.bufs) == cap(e.bufs) {
+		e.flush()
+		e.port = p
+	}
+	e.bufs = append(e.bufs, pkt)
+}
+
+func (e *egress) toRemote(vs *vniState, dst netip.AddrPort, pkt []byte) {
+	if e.port != nil || e.remote != dst || len(e.bufs) == cap(e.bufs) {
+		e.flush()
+		e.remote, e.vs = dst, vs
+	}
+	e.bufs = append(e.bufs, pkt)
+}
+
+// flush hands the pending batch to its destination.
+func (e *egress) flush() {
+	if len(e.bufs) == 0 {
+		e.port, e.remote, e.vs = nil, netip.AddrPort{}, nil
+		return
+	}
+	sw := e.sw
+	switch {
+	case e.port != nil:
+		e.port.deliver(sw, e.bufs)
+	case e.remote.IsValid():
+		var bytes uint64
+		for _, pkt := range e.bufs {
+			bytes += uint64(len(pkt))
+		}
+		if err := sw.bind.Send(e.bufs, e.remote); err != nil {
+			sw.drops.d[DropSend].Add(uint64(len(e.bufs)))
+			sw.logErr("VXLAN send failed", "dst", e.remote, "err", err)
+		} else {
+			e.vs.c.txPackets.Add(uint64(len(e.bufs)))
+			e.vs.c.txBytes.Add(bytes)
+		}
+	}
+	clear(e.bufs)
+	e.bufs = e.bufs[:0]
+	e.port, e.remote, e.vs = nil, netip.AddrPort{}, nil
+}

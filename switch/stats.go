@@ -1,0 +1,76 @@
+package vswitch
+
+// PortStats are one port's counters. rx counts frames the switch read from
+// the port, tx frames it wrote to it.
+type PortStats struct {
+	Name      string `json:"name"`
+	VNI       uint32 `json:"vni"`
+	MTU       int    `json:"mtu"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+}
+
+// VNIStats are one VNI's underlay counters: rx counts VXLAN packets received
+// for the VNI (accepted by header checks), tx VXLAN packets sent (each
+// head-end replicated copy counts once). Bytes are UDP payload bytes
+// (VXLAN header and inner frame).
+type VNIStats struct {
+	VNI       uint32 `json:"vni"`
+	Ports     int    `json:"ports"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+}
+
+// Stats is a snapshot of every counter of the switch.
+type Stats struct {
+	Ports []PortStats `json:"ports"`
+	VNIs  []VNIStats  `json:"vnis"`
+	// Drops has one key per DropReason (its String), zero counts included.
+	Drops map[string]uint64 `json:"drops"`
+	// ReservedBitsAccepted counts VXLAN packets with reserved bits set that
+	// were accepted because Config.Strict is off.
+	ReservedBitsAccepted uint64 `json:"reserved_bits_accepted"`
+}
+
+// Drops returns the count of one drop reason.
+func (sw *Switch) Drops(r DropReason) uint64 {
+	if r >= numDropReasons {
+		return 0
+	}
+	return sw.drops.d[r].Load()
+}
+
+// Stats returns a snapshot of the switch's counters. Counters are read one
+// by one, so a snapshot taken under traffic is not atomic as a whole.
+func (sw *Switch) Stats() Stats {
+	t := sw.topo.Load()
+	st := Stats{
+		Ports:                []PortStats{},
+		VNIs:                 []VNIStats{},
+		Drops:                make(map[string]uint64, numDropReasons),
+		ReservedBitsAccepted: sw.reservedBitsAccepted.Load(),
+	}
+	for _, p := range sw.Ports() {
+		st.Ports = append(st.Ports, PortStats{
+			Name: p.name, VNI: p.vni, MTU: p.mtu,
+			RxPackets: p.rxPackets.Load(), RxBytes: p.rxBytes.Load(),
+			TxPackets: p.txPackets.Load(), TxBytes: p.txBytes.Load(),
+		})
+	}
+	for _, vni := range sw.VNIs() {
+		vs := t.vnis[vni]
+		st.VNIs = append(st.VNIs, VNIStats{
+			VNI: vni, Ports: len(vs.ports),
+			RxPackets: vs.c.rxPackets.Load(), RxBytes: vs.c.rxBytes.Load(),
+			TxPackets: vs.c.txPackets.Load(), TxBytes: vs.c.txBytes.Load(),
+		})
+	}
+	for _, r := range DropReasons() {
+		st.Drops[r.String()] = sw.drops.d[r].Load()
+	}
+	return st
+}

@@ -1,0 +1,300 @@
+package vswitch
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/vtep"
+)
+
+// PacketStartOffset is the headroom, in bytes, in front of every frame in the
+// switch's buffers. Ports read frames at buf[PacketStartOffset:] so the VTEP
+// can write the VXLAN header in place at buf[:PacketStartOffset] and send
+// buf[:PacketStartOffset+size] without a copy; received VXLAN lands at buf[0:]
+// with the inner frame at the same offset, so both paths hand ports the
+// same shape. Device implementations rely on this being the offset they are
+// called with.
+const PacketStartOffset = encap.VXLANHeaderLen
+
+// bufSize is the size of every frame buffer the loops own.
+const bufSize = encap.MaxFrameSize
+
+// ErrClosed is returned by methods called after Close.
+var ErrClosed = errors.New("vswitch: switch closed")
+
+// Config configures a Switch. The zero value is usable: DefaultConfig
+// documents what each zero field means.
+type Config struct {
+	// Port is the UDP port the VTEP listens on and sends to (RFC 7348 §5:
+	// IANA-assigned 4789). 0 means encap.VXLANPort.
+	Port uint16
+
+	// Strict drops VXLAN whose reserved bits are set, as Linux does.
+	// Otherwise they are accepted and counted (RFC 7348 §5: reserved fields
+	// "MUST be set to zero on transmission and ignored on receipt").
+	Strict bool
+
+	// NoLearning turns data-plane learning off (control-plane entries only).
+	NoLearning bool
+
+	// AgeInterval is how often learned FDB entries are aged out. 0 means
+	// every 5 seconds.
+	AgeInterval time.Duration
+
+	// SourceFilter, if set, is called for every received VXLAN packet's
+	// outer source address; false drops the packet as DropNotMember. It is
+	// called concurrently from the receive loops and must not block.
+	SourceFilter func(netip.Addr) bool
+
+	// Logger receives lifecycle and rate-limited error logs. nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration the daemon starts from.
+func DefaultConfig() Config {
+	return Config{
+		Port:        encap.VXLANPort, // IANA-assigned, RFC 7348 §5
+		AgeInterval: 5 * time.Second, // ageing granularity; entries live fdb.Config.Ageing
+	}
+}
+
+// Switch is a VXLAN switch: ports, a VTEP bind and a forwarding database.
+// All exported methods are safe for concurrent use.
+type Switch struct {
+	cfg  Config
+	log  *slog.Logger
+	fdb  *fdb.Table
+	bind vtep.Bind
+
+	// state serializes configuration changes (ports, VNIs) and Close.
+	state struct {
+		sync.Mutex
+		closed  bool
+		started bool
+		nextID  uint32
+	}
+
+	// topo is the forwarding loops' read-only view of ports and VNIs,
+	// replaced as a whole (copy on write) under state's lock and read with
+	// one atomic load per batch.
+	topo atomic.Pointer[topology]
+
+	drops                dropCounters
+	reservedBitsAccepted atomic.Uint64
+
+	// errLog limits error logs from the loops to one per second.
+	errLog struct{ last atomic.Int64 }
+
+	wg   sync.WaitGroup // the long-lived routines
+	done chan struct{}  // closed by Close
+}
+
+// topology is an immutable snapshot of ports and VNIs.
+type topology struct {
+	ports  map[uint32]*Port     // by port ID
+	byName map[string]*Port     // by name
+	vnis   map[uint32]*vniState // served VNIs
+}
+
+// vniState holds one served VNI's local ports (a snapshot) and its underlay
+// counters.
+type vniState struct {
+	vni   uint32
+	ports []*Port // local ports in this VNI; immutable snapshot
+	c     *vniCounters
+}
+
+// vniCounters live as long as the switch, across topology snapshots.
+type vniCounters struct {
+	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
+}
+
+// New returns a Switch that forwards with table and sends through bind. It
+// does not start anything: call Start.
+func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
+	if bind == nil || table == nil {
+		return nil, errors.New("vswitch: New needs a bind and an FDB table")
+	}
+	if cfg.Port == 0 {
+		cfg.Port = encap.VXLANPort
+	}
+	if cfg.AgeInterval <= 0 {
+		cfg.AgeInterval = 5 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sw := &Switch{cfg: cfg, log: log, fdb: table, bind: bind, done: make(chan struct{})}
+	sw.topo.Store(&topology{ports: map[uint32]*Port{}, byName: map[string]*Port{}, vnis: map[uint32]*vniState{}})
+	return sw, nil
+}
+
+// FDB returns the switch's forwarding database.
+func (sw *Switch) FDB() *fdb.Table { return sw.fdb }
+
+// Config returns the configuration the switch runs with.
+func (sw *Switch) Config() Config { return sw.cfg }
+
+// Start opens the bind on Config.Port and starts the receive and ageing
+// routines. Ports may be added before or after Start.
+func (sw *Switch) Start() error {
+	sw.state.Lock()
+	defer sw.state.Unlock()
+	if sw.state.closed {
+		return ErrClosed
+	}
+	if sw.state.started {
+		return errors.New("vswitch: already started")
+	}
+	fns, port, err := sw.bind.Open(sw.cfg.Port)
+	if err != nil {
+		return fmt.Errorf("vswitch: open VTEP: %w", err)
+	}
+	sw.state.started = true
+	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns))
+	for _, fn := range fns {
+		sw.wg.Add(1)
+		go sw.routineReceiveFromVTEP(fn)
+	}
+	sw.wg.Add(1)
+	go sw.routineAgeFDB()
+	return nil
+}
+
+// Close stops every routine, closes the bind and every port, and waits for
+// the routines to exit. It is idempotent.
+func (sw *Switch) Close() error {
+	sw.state.Lock()
+	if sw.state.closed {
+		sw.state.Unlock()
+		return nil
+	}
+	sw.state.closed = true
+	close(sw.done)
+	t := sw.topo.Load()
+	sw.state.Unlock()
+
+	var errs []error
+	if err := sw.bind.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range t.ports {
+		if err := p.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sw.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// AddVNI makes the switch serve vni even without a local port (VXLAN for an
+// unserved VNI is dropped as DropUnknownVNI). Adding a served VNI is a no-op.
+func (sw *Switch) AddVNI(vni uint32) error {
+	if vni > encap.MaxVNI {
+		return fmt.Errorf("vswitch: VNI %d out of range (0-%d)", vni, encap.MaxVNI)
+	}
+	sw.state.Lock()
+	defer sw.state.Unlock()
+	if sw.state.closed {
+		return ErrClosed
+	}
+	old := sw.topo.Load()
+	if _, ok := old.vnis[vni]; ok {
+		return nil
+	}
+	nt := old.clone()
+	nt.vnis[vni] = &vniState{vni: vni, c: &vniCounters{}}
+	sw.topo.Store(nt)
+	return nil
+}
+
+// VNIs returns the served VNIs in ascending order.
+func (sw *Switch) VNIs() []uint32 {
+	t := sw.topo.Load()
+	out := make([]uint32, 0, len(t.vnis))
+	for v := range t.vnis {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Serves reports whether the switch serves vni.
+func (sw *Switch) Serves(vni uint32) bool {
+	_, ok := sw.topo.Load().vnis[vni]
+	return ok
+}
+
+func (t *topology) clone() *topology {
+	nt := &topology{
+		ports:  make(map[uint32]*Port, len(t.ports)+1),
+		byName: make(map[string]*Port, len(t.byName)+1),
+		vnis:   make(map[uint32]*vniState, len(t.vnis)+1),
+	}
+	for k, v := range t.ports {
+		nt.ports[k] = v
+	}
+	for k, v := range t.byName {
+		nt.byName[k] = v
+	}
+	for k, v := range t.vnis {
+		cp := *v
+		nt.vnis[k] = &cp
+	}
+	return nt
+}
+
+// rebuildVNIPorts recomputes each VNI's port list from t.ports.
+func (t *topology) rebuildVNIPorts() {
+	for _, vs := range t.vnis {
+		vs.ports = nil
+	}
+	ids := make([]uint32, 0, len(t.ports))
+	for id := range t.ports {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		p := t.ports[id]
+		vs := t.vnis[p.vni]
+		vs.ports = append(vs.ports, p)
+	}
+}
+
+// logErr logs at most one error line per second from the forwarding loops.
+func (sw *Switch) logErr(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := sw.errLog.last.Load()
+	if now-last < int64(time.Second) || !sw.errLog.last.CompareAndSwap(last, now) {
+		return
+	}
+	sw.log.Warn(msg, args...)
+}
+
+// routineAgeFDB removes idle learned entries every AgeInterval.
+func (sw *Switch) routineAgeFDB() {
+	defer sw.wg.Done()
+	sw.log.Debug("Routine: FDB ageing - started")
+	defer sw.log.Debug("Routine: FDB ageing - stopped")
+	tick := time.NewTicker(sw.cfg.AgeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-sw.done:
+			return
+		case <-tick.C:
+			if n := sw.fdb.Age(); n > 0 {
+				sw.log.Debug("FDB entries aged out", "count", n)
+			}
+		}
+	}
+}

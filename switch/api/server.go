@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,9 +32,11 @@ type Server struct {
 	now func() time.Time // clock for ages and uptime
 
 	// info is what SetInfo last stored; mu protects it.
-	mu   sync.Mutex
-	info Info
+	mu    sync.Mutex
+	info  Info
+	paths []string // endpoints served, for the 404 message
 
+	mux *http.ServeMux
 	srv *http.Server
 }
 
@@ -45,6 +48,7 @@ func NewServer(sw *vswitch.Switch, logger *slog.Logger) *Server {
 	}
 	s := &Server{sw: sw, log: logger, now: time.Now}
 	s.info = Info{Version: "dev", Started: s.now()}
+	s.mux = s.newMux()
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -69,7 +73,20 @@ func (s *Server) SetInfo(info Info) {
 // Handler returns the API's HTTP handler (every /v1 endpoint; not the
 // metrics, see MetricsHandler). It can be mounted on any server, which is
 // how the tests and an HTTP/TCP listener would use it.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.recoverer(s.mux) }
+
+// Handle adds an endpoint served by h under pattern (a http.ServeMux
+// pattern, by convention under /v1/), for subsystems that live outside
+// this package (gossip peers, capture streams). It is safe to call while
+// the server runs; registering a pattern twice panics, as with ServeMux.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.mu.Lock()
+	s.paths = append(s.paths, pattern)
+	s.mu.Unlock()
+}
+
+func (s *Server) newMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/fdb", methods{
 		http.MethodGet:    s.getFDB,
@@ -84,10 +101,14 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/v1/ports", methods{http.MethodGet: s.getPorts})
 	mux.Handle("/v1/stats", methods{http.MethodGet: s.getStats})
 	mux.Handle("/v1/status", methods{http.MethodGet: s.getStatus})
+	s.paths = []string{"/v1/fdb", "/v1/flood", "/v1/ports", "/v1/stats", "/v1/status"}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the API serves /v1/fdb, /v1/flood, /v1/ports, /v1/stats and /v1/status", r.URL.Path))
+		s.mu.Lock()
+		paths := strings.Join(s.paths, ", ")
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s: the API serves %s", r.URL.Path, paths))
 	})
-	return s.recoverer(mux)
+	return mux
 }
 
 // Serve serves the API on ln until Shutdown, then returns nil. Any other

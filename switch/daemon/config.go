@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/sha256"
 	"bytes"
 	"errors"
 	"flag"
@@ -26,6 +27,30 @@ const DefaultAPISocket = "/run/vxswitch/vxswitchd.sock"
 type TAPSpec struct {
 	Name string `yaml:"name" json:"name"`
 	VNI  uint32 `yaml:"vni" json:"vni"`
+	// MAC is the TAP's hardware address. The zero value means StableMAC:
+	// derived from the underlay address and the name, so that a restarted
+	// daemon gives its port the same MAC and the neighbours' ARP caches and
+	// the peers' FDBs stay right.
+	MAC encap.MAC `yaml:"mac" json:"mac"`
+}
+
+// StableMAC is the default MAC of the TAP called name on the host whose
+// underlay address is local: a locally administered unicast address taken
+// from a SHA-256 of both (like systemd's MACAddressPolicy=persistent). It is
+// the same on every start, and differs between hosts and between ports.
+func StableMAC(local netip.Addr, name string) encap.MAC {
+	h := sha256.New()
+	h.Write([]byte("vxswitch tap mac\x00"))
+	b, _ := local.MarshalBinary()
+	h.Write(b)
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var m encap.MAC
+	copy(m[:], sum[:6])
+	m[0] = m[0]&^0x01 | 0x02 // unicast, locally administered
+	return m
 }
 
 // Config is the daemon's whole configuration. Every field is a flag and a
@@ -263,6 +288,9 @@ func (c *Config) Validate() error {
 		}
 		if t.VNI > encap.MaxVNI {
 			return fmt.Errorf("--tap %s:%d: VNI must be 0-%d", t.Name, t.VNI, encap.MaxVNI)
+		}
+		if !t.MAC.IsZero() && !t.MAC.IsUnicast() {
+			return fmt.Errorf("tap %s: mac %s is a multicast address; a port needs a unicast MAC", t.Name, t.MAC)
 		}
 		if seen[t.Name] {
 			return fmt.Errorf("--tap %s: given twice", t.Name)

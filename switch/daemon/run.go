@@ -134,7 +134,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	defer os.Remove(cfg.API)
 
 	for _, t := range cfg.TAPs {
-		dev, err := tap.Create(tap.Config{Name: t.Name, MTU: mtu, Up: true})
+		mac := t.MAC
+		if mac.IsZero() {
+			mac = StableMAC(local, t.Name)
+		}
+		dev, err := tap.Create(tap.Config{Name: t.Name, MTU: mtu, MAC: mac, Up: true})
 		if err != nil {
 			ln.Close()
 			return err

@@ -70,6 +70,11 @@ type Config struct {
 	// directory from os.MkdirTemp, created by Up. Down removes the sockets
 	// but keeps Dir and the logs.
 	Dir string
+	// Detach starts the daemons in their own session (setsid) and without
+	// a parent-death signal, so they outlive the process that called Up
+	// (`vxlab up`). Down, StopDaemon and Cleanup still stop them. By
+	// default a daemon is killed when the process that started it dies.
+	Detach bool
 	// Logf, if not nil, receives a line per setup and teardown step. It
 	// may be called from several goroutines at once.
 	Logf func(format string, args ...any)

@@ -125,11 +125,12 @@ func (h *Host) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("lab: %s: %w", h.Name, err)
 	}
 	argv := h.DaemonArgs()
+	c := &h.lab.cfg
 	fmt.Fprintf(logFile, "=== lab: starting %s\n", strings.Join(argv, " "))
 	// `ip netns exec` execs argv in place, so the PID is the daemon's.
 	cmd := h.NS.Command(context.Background(), argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = daemonProcAttr()
+	cmd.SysProcAttr = daemonProcAttr(c.Detach)
 	h.lab.logf("lab: [%s] %s", h.NS.Name, strings.Join(argv, " "))
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

@@ -8,7 +8,7 @@ import (
 )
 
 // daemonProcAttr has nothing to add off Linux, where labs cannot run.
-func daemonProcAttr() *syscall.SysProcAttr { return nil }
+func daemonProcAttr(detach bool) *syscall.SysProcAttr { return nil }
 
 // killPID kills pid if it still exists.
 func killPID(pid int) {

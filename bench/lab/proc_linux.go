@@ -4,8 +4,12 @@ import "syscall"
 
 // daemonProcAttr makes a daemon die with the lab's process, so a crashed
 // test or vxlab leaves no vxswitchd behind. (Down is still needed for the
-// namespaces.)
-func daemonProcAttr() *syscall.SysProcAttr {
+// namespaces.) A detached daemon instead gets its own session and outlives
+// the lab's process (Config.Detach).
+func daemonProcAttr(detach bool) *syscall.SysProcAttr {
+	if detach {
+		return &syscall.SysProcAttr{Setsid: true}
+	}
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 

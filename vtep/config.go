@@ -25,6 +25,12 @@ const (
 	// for a few thousand full-size frames so bursts are not dropped.
 	DefaultSocketBuffer = 4 << 20
 
+	// DefaultMaxSegments is the most datagrams one UDP_SEGMENT send carries
+	// when the kernel's limit cannot be probed: UDP_MAX_SEGMENTS is 64
+	// (1 << 6) in include/linux/udp.h since Linux 4.18 and 128 on newer
+	// kernels.
+	DefaultMaxSegments = 64
+
 	// maxBatchSize is Linux's UIO_MAXIOV, the most messages one
 	// recvmmsg/sendmmsg call accepts.
 	maxBatchSize = 1024
@@ -63,6 +69,19 @@ type Config struct {
 	// socket. Zero selects DefaultSocketBuffer. As root the size is forced
 	// past net.core.rmem_max/wmem_max with SO_RCVBUFFORCE/SO_SNDBUFFORCE.
 	SocketBuffer int
+
+	// NoGSO disables UDP generic segmentation offload on send: without it,
+	// Send coalesces runs of equal-length datagrams of one flow into one
+	// sendmsg(2) carrying a UDP_SEGMENT control message where the kernel
+	// supports it (Linux 4.18+). Either way the datagrams on the wire are
+	// the same; GSO only saves system calls and per-packet kernel work.
+	NoGSO bool
+
+	// NoGRO disables UDP generic receive offload: without it, the receive
+	// socket sets UDP_GRO where the kernel supports it (Linux 5.0+), reads
+	// coalesced datagrams into buffers owned by the Bind and splits them
+	// into the caller's buffers, one VXLAN packet per buffer.
+	NoGRO bool
 
 	// Logf, if not nil, receives rare diagnostic messages (for example a
 	// socket buffer that could not be raised). It is never called per

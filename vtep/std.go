@@ -1,12 +1,13 @@
 package vtep
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
-	"slices"
+	"strings"
 	"sync"
-
-	"golang.org/x/net/ipv4"
+	"sync/atomic"
+	"syscall"
 )
 
 // StdBind is the default Bind: UDP sockets over the host's IPv4 or IPv6
@@ -22,13 +23,22 @@ import (
 // therefore not the port StdBind listens on: peers must reply to the VXLAN
 // port they are configured with, never to the source port.
 //
+// UDP offloads are used where the kernel supports them and Config allows
+// (see Offload): Send coalesces consecutive equal-length datagrams that
+// leave from one socket (the segments of one inner TCP flow) into one
+// message with a UDP_SEGMENT control message (GSO), and the ReceiveFunc
+// reads UDP_GRO-coalesced datagrams into 64 KiB buffers owned by the Bind
+// and splits them back into one VXLAN packet per caller buffer. Offloads
+// are invisible through the Bind interface: the datagrams on the wire and
+// the packets a ReceiveFunc returns are the same with them on or off.
+//
 // All sockets set don't-fragment. Receive and Send allocate nothing in
 // steady state.
 //
-// Send, BatchSize, LocalAddr and SourcePorts are safe for concurrent use,
-// and Close is safe concurrently with all of them and with the ReceiveFunc.
-// Open and Close serialize with each other; a closed StdBind can be opened
-// again.
+// Send, BatchSize, LocalAddr, SourcePorts and Offload are safe for
+// concurrent use, and Close is safe concurrently with all of them and with
+// the ReceiveFunc. Open and Close serialize with each other; a closed
+// StdBind can be opened again.
 type StdBind struct {
 	cfg Config // with defaults; immutable after NewStdBind
 
@@ -40,20 +50,29 @@ type StdBind struct {
 	// whole call, so Close (write lock) never closes a socket under an
 	// in-flight sendmmsg. ReceiveFuncs do not take it: they own a reference
 	// to their socket and see net.ErrClosed once Close closes it.
-	mu      sync.RWMutex
-	recv    *net.UDPConn   // nil when closed
-	send    []*net.UDPConn // len cfg.SrcSockets when open
-	writers []batchWriter  // ipv4 or ipv6 PacketConn over send[i]
-	ports   []uint16       // bound port of send[i]
-	local   netip.AddrPort // bound address of recv
+	mu          sync.RWMutex
+	recv        *net.UDPConn   // nil when closed
+	receiver    *receiver      // state of the ReceiveFunc over recv
+	send        []*sendSocket  // len cfg.SrcSockets when open
+	local       netip.AddrPort // bound address of recv
+	maxSegments int            // UDP_MAX_SEGMENTS probed at Open
+	status      OffloadStatus  // filled in by Open; GSO counts live in send
+
+	gsoLogged atomic.Bool // the EIO fallback has been logged
 }
 
 var _ Bind = (*StdBind)(nil)
 
-// batchWriter is the WriteBatch method shared by ipv4.PacketConn and
-// ipv6.PacketConn (ipv4.Message and ipv6.Message are the same type).
-type batchWriter interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+// sendSocket is one send socket of the source port pool.
+type sendSocket struct {
+	conn *net.UDPConn
+	rc   syscall.RawConn
+	port uint16
+
+	// gso is true while UDP_SEGMENT sends are enabled on this socket. It
+	// starts as the probe result and is cleared for good when a GSO send
+	// fails with EIO (the route's device cannot checksum-offload).
+	gso atomic.Bool
 }
 
 // NewStdBind validates cfg, fills in defaults and returns a closed
@@ -86,41 +105,76 @@ func (b *StdBind) LocalAddr() netip.AddrPort {
 func (b *StdBind) SourcePorts() []uint16 {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return slices.Clone(b.ports)
+	if b.send == nil {
+		return nil
+	}
+	ports := make([]uint16, len(b.send))
+	for i, s := range b.send {
+		ports[i] = s.port
+	}
+	return ports
 }
 
-// sendBatch is the per-Send scratch space: messages grouped by send socket.
-// It lives in StdBind.sendPool.
-type sendBatch struct {
-	ip     [16]byte
-	addr   net.UDPAddr      // destination; addr.IP points into ip
-	msgs   []ipv4.Message   // sockets*batch messages, each with Buffers of len 1
-	groups [][]ipv4.Message // groups[i] is a zero-length window on msgs for socket i
+// OffloadStatus reports the UDP offloads and socket buffers an open
+// StdBind uses, for the daemon's log and status. It is a value: a copy
+// taken by Offload.
+type OffloadStatus struct {
+	// GSO is true when UDP_SEGMENT sends are on for every send socket:
+	// enabled in Config, supported by the kernel and not disabled since by
+	// an EIO from the route's device.
+	GSO bool
+	// GSOSockets is the number of send sockets with GSO currently on.
+	GSOSockets int
+	// MaxSegments is the most datagrams one GSO send carries: the kernel's
+	// UDP_MAX_SEGMENTS, probed at Open (64 or 128), or 0 without GSO.
+	MaxSegments int
+	// GRO is true when the receive socket has UDP_GRO set.
+	GRO bool
+	// RecvBuffer and SendBuffer are SO_RCVBUF of the receive socket and
+	// SO_SNDBUF of the first send socket in bytes, as getsockopt(2)
+	// reports them (Linux doubles the requested size for bookkeeping).
+	RecvBuffer, SendBuffer int
 }
 
-func newSendBatch(sockets, batch int) *sendBatch {
-	sb := &sendBatch{
-		msgs:   make([]ipv4.Message, sockets*batch),
-		groups: make([][]ipv4.Message, sockets),
+// String formats s on one line for logs, for example
+// "gso=on (8/8 sockets, 64 segments) gro=on rcvbuf=8388608 sndbuf=8388608".
+func (s OffloadStatus) String() string {
+	var sb strings.Builder
+	switch {
+	case s.GSO:
+		fmt.Fprintf(&sb, "gso=on (%d sockets, %d segments)", s.GSOSockets, s.MaxSegments)
+	case s.GSOSockets > 0:
+		fmt.Fprintf(&sb, "gso=partial (%d sockets, %d segments)", s.GSOSockets, s.MaxSegments)
+	default:
+		sb.WriteString("gso=off")
 	}
-	bufs := make([][]byte, sockets*batch)
-	for i := range sb.msgs {
-		sb.msgs[i].Buffers = bufs[i : i+1 : i+1]
-		sb.msgs[i].Addr = &sb.addr
+	if s.GRO {
+		sb.WriteString(" gro=on")
+	} else {
+		sb.WriteString(" gro=off")
 	}
-	for i := range sb.groups {
-		sb.groups[i] = sb.msgs[i*batch : i*batch : (i+1)*batch]
-	}
-	return sb
+	fmt.Fprintf(&sb, " rcvbuf=%d sndbuf=%d", s.RecvBuffer, s.SendBuffer)
+	return sb.String()
 }
 
-// reset empties the groups and drops references to the caller's buffers,
-// so the pool does not retain them.
-func (sb *sendBatch) reset() {
-	for i, g := range sb.groups {
-		for j := range g {
-			g[j].Buffers[0] = nil
+// Offload reports what offloads are active. It is the zero OffloadStatus
+// when the Bind is closed.
+func (b *StdBind) Offload() OffloadStatus {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.recv == nil {
+		return OffloadStatus{}
+	}
+	s := b.status
+	s.GSOSockets = 0
+	for _, ss := range b.send {
+		if ss.gso.Load() {
+			s.GSOSockets++
 		}
-		sb.groups[i] = g[:0]
 	}
+	s.GSO = s.GSOSockets == len(b.send) && s.GSOSockets > 0
+	if s.GSOSockets == 0 {
+		s.MaxSegments = 0
+	}
+	return s
 }

@@ -8,9 +8,20 @@ import (
 	"net/netip"
 )
 
-// Open is only implemented on Linux (recvmmsg/sendmmsg and the
-// don't-fragment socket options); elsewhere it returns an error wrapping
-// errors.ErrUnsupported.
+// sendBatch is Linux-only scratch space; elsewhere Send never gets far
+// enough to need it.
+type sendBatch struct{}
+
+func newSendBatch(sockets, batch int) *sendBatch { return &sendBatch{} }
+
+// receiver is the Linux ReceiveFunc state; elsewhere Open never succeeds.
+type receiver struct{}
+
+func (r *receiver) close() {}
+
+// Open is only implemented on Linux (recvmmsg/sendmmsg, UDP offloads and
+// the don't-fragment socket options); elsewhere it returns an error
+// wrapping errors.ErrUnsupported.
 func (b *StdBind) Open(port uint16) ([]ReceiveFunc, uint16, error) {
 	return nil, 0, fmt.Errorf("vtep: listen %s: %w", netip.AddrPortFrom(b.cfg.Local, port), errors.ErrUnsupported)
 }

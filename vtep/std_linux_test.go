@@ -273,7 +273,10 @@ func TestStdBindDontFragmentOption(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			skipNoFamily(t, tt.local)
 			b, _ := openBind(t, tt.local, Config{SrcSockets: 3})
-			conns := append([]*net.UDPConn{b.recv}, b.send...)
+			conns := []*net.UDPConn{b.recv}
+			for _, s := range b.send {
+				conns = append(conns, s.conn)
+			}
 			for i, c := range conns {
 				for _, o := range tt.opts {
 					if got := getsockoptInt(t, c, o.level, o.name); got != o.want {

@@ -1,0 +1,71 @@
+package vtep
+
+import "net/netip"
+
+// groQueue holds the datagrams of one recvmmsg(2) call on a UDP_GRO socket
+// until the caller has taken every segment. Message i is data[i], sent
+// from src[i]; when seg[i] > 0 the kernel coalesced it from datagrams of
+// seg[i] bytes each (the last may be shorter), as the UDP_GRO control
+// message says. A truncated message (trunc[i]) is passed on as one
+// oversize packet.
+//
+// A groQueue belongs to one receiver and is used by one goroutine. data
+// points into buffers owned by that receiver, which the next recvmmsg
+// overwrites, so the queue must be empty before the next read.
+type groQueue struct {
+	data  [][]byte
+	seg   []int
+	src   []netip.AddrPort
+	trunc []bool
+
+	n    int // messages held
+	next int // first message not fully taken
+	off  int // bytes of data[next] already taken
+}
+
+func newGROQueue(msgs int) groQueue {
+	return groQueue{
+		data:  make([][]byte, msgs),
+		seg:   make([]int, msgs),
+		src:   make([]netip.AddrPort, msgs),
+		trunc: make([]bool, msgs),
+	}
+}
+
+// empty reports whether every segment has been taken.
+func (q *groQueue) empty() bool { return q.next >= q.n }
+
+// reset drops anything held; the next read refills the queue.
+func (q *groQueue) reset() { q.n, q.next, q.off = 0, 0, 0 }
+
+// drain copies the next segments into bufs, one per buffer, in order, and
+// returns how many it filled. It follows the ReceiveFunc contract: a
+// segment longer than its buffer is cut and reported with size
+// len(bufs[i])+1. The caller bounds the batch by len(bufs); sizes and eps
+// must be at least as long.
+func (q *groQueue) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
+	k := 0
+	for k < len(bufs) && q.next < q.n {
+		d := q.data[q.next]
+		seg := q.seg[q.next]
+		if q.trunc[q.next] || seg <= 0 || seg > len(d) {
+			seg = len(d) // one datagram
+		}
+		rest := d[q.off:]
+		take := min(seg, len(rest))
+		copy(bufs[k], rest[:take])
+		sizes[k] = take
+		if take > len(bufs[k]) || q.trunc[q.next] {
+			sizes[k] = len(bufs[k]) + 1
+		}
+		eps[k] = q.src[q.next]
+		k++
+		q.off += take
+		if q.off >= len(d) || q.trunc[q.next] {
+			q.data[q.next] = nil
+			q.next++
+			q.off = 0
+		}
+	}
+	return k
+}

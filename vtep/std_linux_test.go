@@ -192,49 +192,59 @@ func TestStdBindSourcePortPerFlow(t *testing.T) {
 		minPorts = 2 // 64 flows all on one of 8 ports has probability 8^-63
 	)
 	for _, fam := range families {
-		t.Run(fam.name, func(t *testing.T) {
-			skipNoFamily(t, fam.local)
-			a, _ := openBind(t, fam.local, Config{SrcPortMin: portMin, SrcPortMax: portMax, SrcSockets: nSockets})
-			b, recv := openBind(t, fam.local, Config{})
-			ports := a.SourcePorts()
-			if len(ports) != nSockets {
-				t.Fatalf("unexpected number of source ports:\n- want: %d\n-  got: %v", nSockets, ports)
-			}
-			for _, p := range ports {
-				if p < portMin || p > portMax {
-					t.Fatalf("unexpected source port outside %d-%d: %d", portMin, portMax, p)
+		for _, mode := range offloadModes {
+			t.Run(fam.name+"/"+mode.name, func(t *testing.T) {
+				skipNoFamily(t, fam.local)
+				txCfg := mode.tx
+				txCfg.SrcPortMin, txCfg.SrcPortMax, txCfg.SrcSockets = portMin, portMax, nSockets
+				a, _ := openBind(t, fam.local, txCfg)
+				b, recv := openBind(t, fam.local, mode.rx)
+				ports := a.SourcePorts()
+				if len(ports) != nSockets {
+					t.Fatalf("unexpected number of source ports:\n- want: %d\n-  got: %v", nSockets, ports)
 				}
-			}
-			for range perFlow {
-				var batch [][]byte
-				for f := range flows {
-					batch = append(batch, testFrame(f, 100))
+				for _, p := range ports {
+					if p < portMin || p > portMax {
+						t.Fatalf("unexpected source port outside %d-%d: %d", portMin, portMax, p)
+					}
 				}
-				if err := a.Send(batch, b.LocalAddr()); err != nil {
-					t.Fatalf("Send: %v", err)
+				// One Send of interleaved flows, then one of per-flow trains
+				// (which GSO coalesces), then interleaved again.
+				for round := range perFlow {
+					var batch [][]byte
+					for f := range flows {
+						if round == 1 {
+							batch = append(batch, testFrame(f/4, 100)) // trains of 4
+							continue
+						}
+						batch = append(batch, testFrame(f, 100))
+					}
+					if err := a.Send(batch, b.LocalAddr()); err != nil {
+						t.Fatalf("Send: %v", err)
+					}
 				}
-			}
-			got, _, eps := receiveN(t, b, recv, flows*perFlow, 2048)
-			portOf := make(map[string]uint16)
-			seen := make(map[uint16]bool)
-			for i, g := range got {
-				p := eps[i].Port()
-				seen[p] = true
-				if p < portMin || p > portMax {
-					t.Errorf("unexpected source port outside %d-%d: %d", portMin, portMax, p)
+				got, _, eps := receiveN(t, b, recv, flows*perFlow, 2048)
+				portOf := make(map[string]uint16)
+				seen := make(map[uint16]bool)
+				for i, g := range got {
+					p := eps[i].Port()
+					seen[p] = true
+					if p < portMin || p > portMax {
+						t.Errorf("unexpected source port outside %d-%d: %d", portMin, portMax, p)
+					}
+					if prev, ok := portOf[string(g)]; ok && prev != p {
+						t.Errorf("unexpected source port change within a flow:\n- want: %d\n-  got: %d", prev, p)
+					}
+					portOf[string(g)] = p
+					if want := ports[encap.FlowHash(g[encap.VXLANHeaderLen:])%nSockets]; p != want {
+						t.Errorf("unexpected source port for flow hash:\n- want: %d\n-  got: %d", want, p)
+					}
 				}
-				if prev, ok := portOf[string(g)]; ok && prev != p {
-					t.Errorf("unexpected source port change within a flow:\n- want: %d\n-  got: %d", prev, p)
+				if len(seen) < minPorts {
+					t.Errorf("unexpected number of distinct source ports over %d flows:\n- want: >= %d\n-  got: %d", flows, minPorts, len(seen))
 				}
-				portOf[string(g)] = p
-				if want := ports[encap.FlowHash(g[encap.VXLANHeaderLen:])%nSockets]; p != want {
-					t.Errorf("unexpected source port for flow hash:\n- want: %d\n-  got: %d", want, p)
-				}
-			}
-			if len(seen) < minPorts {
-				t.Errorf("unexpected number of distinct source ports over %d flows:\n- want: >= %d\n-  got: %d", flows, minPorts, len(seen))
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -435,43 +445,54 @@ func TestAllocsStdBind(t *testing.T) {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
 	for _, fam := range families {
-		t.Run(fam.name, func(t *testing.T) {
-			skipNoFamily(t, fam.local)
-			a, _ := openBind(t, fam.local, Config{})
-			b, recv := openBind(t, fam.local, Config{})
-			dst := b.LocalAddr()
-			const batch = 8
-			send := make([][]byte, batch)
-			for i := range send {
-				send[i] = testFrame(i, 1400)
-			}
-			bufs := make([][]byte, b.BatchSize())
-			for i := range bufs {
-				bufs[i] = make([]byte, 2048)
-			}
-			sizes, eps := make([]int, len(bufs)), make([]netip.AddrPort, len(bufs))
-			roundTrip := func() {
-				if err := a.Send(send, dst); err != nil {
-					t.Fatalf("Send: %v", err)
-				}
-				for got := 0; got < batch; {
-					n, err := recv(bufs, sizes, eps)
-					if err != nil {
-						t.Fatalf("receive: %v", err)
+		for _, mode := range offloadModes {
+			for _, train := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/train=%v", fam.name, mode.name, train), func(t *testing.T) {
+					skipNoFamily(t, fam.local)
+					a, _ := openBind(t, fam.local, mode.tx)
+					b, recv := openBind(t, fam.local, mode.rx)
+					dst := b.LocalAddr()
+					batch := 8 // different flows, one datagram each
+					if train {
+						batch = 41 // one flow: one GSO message with GSO on
 					}
-					got += n
-				}
+					send := make([][]byte, batch)
+					for i := range send {
+						flow := i
+						if train {
+							flow = 1
+						}
+						send[i] = testFrame(flow, 1400)
+					}
+					bufs := make([][]byte, b.BatchSize())
+					for i := range bufs {
+						bufs[i] = make([]byte, 2048)
+					}
+					sizes, eps := make([]int, len(bufs)), make([]netip.AddrPort, len(bufs))
+					roundTrip := func() {
+						if err := a.Send(send, dst); err != nil {
+							t.Fatalf("Send: %v", err)
+						}
+						for got := 0; got < batch; {
+							n, err := recv(bufs, sizes, eps)
+							if err != nil {
+								t.Fatalf("receive: %v", err)
+							}
+							got += n
+						}
+					}
+					roundTrip() // warm the pools
+					if got := testing.AllocsPerRun(200, roundTrip); got != 0 {
+						t.Fatalf("unexpected allocations per Send+receive:\n- want: 0\n-  got: %v", got)
+					}
+					// Send alone (the receive buffer may overflow; loopback drops
+					// silently).
+					if got := testing.AllocsPerRun(200, func() { a.Send(send, dst) }); got != 0 {
+						t.Fatalf("unexpected allocations per Send:\n- want: 0\n-  got: %v", got)
+					}
+				})
 			}
-			roundTrip() // warm the pools
-			if got := testing.AllocsPerRun(200, roundTrip); got != 0 {
-				t.Fatalf("unexpected allocations per Send+receive:\n- want: 0\n-  got: %v", got)
-			}
-			// Send alone (the receive buffer may overflow; loopback drops
-			// silently).
-			if got := testing.AllocsPerRun(200, func() { a.Send(send, dst) }); got != 0 {
-				t.Fatalf("unexpected allocations per Send:\n- want: 0\n-  got: %v", got)
-			}
-		})
+		}
 	}
 }
 

@@ -1,0 +1,182 @@
+package vtep
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// slowSplit is the oracle for groQueue: it splits every message into its
+// segments with no batching, buffer limits or state.
+func slowSplit(data [][]byte, seg []int, trunc []bool) (pkts [][]byte, srcIdx []int) {
+	for i, d := range data {
+		s := seg[i]
+		if trunc[i] || s <= 0 || s > len(d) {
+			s = len(d)
+		}
+		if len(d) == 0 {
+			pkts, srcIdx = append(pkts, []byte{}), append(srcIdx, i)
+			continue
+		}
+		for off := 0; off < len(d); off += s {
+			pkts = append(pkts, d[off:min(off+s, len(d))])
+			srcIdx = append(srcIdx, i)
+		}
+	}
+	return pkts, srcIdx
+}
+
+// runQueue loads msgs into a groQueue and drains it with batches of batch
+// buffers of bufSize bytes, returning every packet (cut to its buffer) and
+// size.
+func runQueue(t testing.TB, data [][]byte, seg []int, trunc []bool, batch, bufSize int) (pkts [][]byte, sizes []int, srcs []netip.AddrPort) {
+	q := newGROQueue(len(data))
+	for i := range data {
+		q.data[i], q.seg[i], q.trunc[i] = data[i], seg[i], trunc[i]
+		q.src[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 4789)
+	}
+	q.n = len(data)
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, bufSize)
+	}
+	sz, eps := make([]int, batch), make([]netip.AddrPort, batch)
+	for calls := 0; !q.empty(); calls++ {
+		if calls > 1<<16 {
+			t.Fatal("groQueue does not make progress")
+		}
+		n := q.drain(bufs, sz, eps)
+		if n < 1 || n > batch {
+			t.Fatalf("unexpected drain count %d for batch %d", n, batch)
+		}
+		for i := range n {
+			pkts = append(pkts, append([]byte{}, bufs[i][:min(sz[i], bufSize)]...))
+			sizes = append(sizes, sz[i])
+			srcs = append(srcs, eps[i])
+		}
+	}
+	return pkts, sizes, srcs
+}
+
+func TestGROQueueDrain(t *testing.T) {
+	seq := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return b
+	}
+	tests := []struct {
+		name      string
+		data      [][]byte
+		seg       []int
+		trunc     []bool
+		batch     int
+		bufSize   int
+		wantSizes []int
+	}{
+		{"not coalesced", [][]byte{seq(100), seq(50)}, []int{0, 0}, []bool{false, false}, 64, 2048, []int{100, 50}},
+		{"even split", [][]byte{seq(300)}, []int{100}, []bool{false}, 64, 2048, []int{100, 100, 100}},
+		{"short last segment", [][]byte{seq(250)}, []int{100}, []bool{false}, 64, 2048, []int{100, 100, 50}},
+		{"batch of one keeps leftovers", [][]byte{seq(250), seq(10)}, []int{100, 0}, []bool{false, false}, 1, 2048, []int{100, 100, 50, 10}},
+		{"batch boundary inside a message", [][]byte{seq(500), seq(40)}, []int{100, 20}, []bool{false, false}, 3, 2048, []int{100, 100, 100, 100, 100, 20, 20}},
+		{"segment above buffer is oversize", [][]byte{seq(300)}, []int{150}, []bool{false}, 64, 100, []int{101, 101}},
+		{"truncated message is one oversize packet", [][]byte{seq(300)}, []int{100}, []bool{true}, 64, 2048, []int{2049}},
+		{"segment size above length", [][]byte{seq(30)}, []int{100}, []bool{false}, 64, 2048, []int{30}},
+		{"empty datagram", [][]byte{{}, seq(5)}, []int{0, 0}, []bool{false, false}, 64, 2048, []int{0, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pkts, sizes, srcs := runQueue(t, tt.data, tt.seg, tt.trunc, tt.batch, tt.bufSize)
+			if diff := cmp.Diff(tt.wantSizes, sizes); diff != "" {
+				t.Fatalf("unexpected sizes (-want +got):\n%s", diff)
+			}
+			want, idx := slowSplit(tt.data, tt.seg, tt.trunc)
+			for i := range want {
+				if len(want[i]) > tt.bufSize {
+					want[i] = want[i][:tt.bufSize]
+				}
+				if tt.trunc[idx[i]] && len(pkts) > i && len(pkts[i]) >= len(want[i]) {
+					// Only the received bytes are defined; the rest of
+					// the buffer is whatever it held.
+					pkts[i] = pkts[i][:len(want[i])]
+				}
+			}
+			if diff := cmp.Diff(want, pkts); diff != "" {
+				t.Fatalf("unexpected packets (-want +got):\n%s", diff)
+			}
+			for i, s := range srcs {
+				if w := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(idx[i])}), 4789); s != w {
+					t.Fatalf("unexpected source of packet %d:\n- want: %v\n-  got: %v", i, w, s)
+				}
+			}
+		})
+	}
+}
+
+func TestAllocsGROQueueDrain(t *testing.T) {
+	q := newGROQueue(1)
+	d := make([]byte, 64*1400)
+	bufs := make([][]byte, 64)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	sizes, eps := make([]int, 64), make([]netip.AddrPort, 64)
+	got := testing.AllocsPerRun(1000, func() {
+		q.data[0], q.seg[0], q.n, q.next, q.off = d, 1400, 1, 0, 0
+		if n := q.drain(bufs, sizes, eps); n != 64 {
+			t.Fatalf("unexpected drain count:\n- want: 64\n-  got: %d", n)
+		}
+	})
+	if got != 0 {
+		t.Fatalf("unexpected allocations per drain:\n- want: 0\n-  got: %v", got)
+	}
+}
+
+// FuzzGROQueue drains fuzzed messages with fuzzed batch and buffer sizes
+// and compares the result with slowSplit: same packets in the same order,
+// sizes within the ReceiveFunc contract.
+func FuzzGROQueue(f *testing.F) {
+	f.Add([]byte{10, 0, 3, 0}, uint8(4), uint8(2), uint8(16), byte(0))     // two messages, one coalesced
+	f.Add([]byte{255, 255, 7, 1}, uint8(100), uint8(1), uint8(8), byte(1)) // truncated, batch of one
+	f.Add([]byte{0, 0}, uint8(0), uint8(64), uint8(0), byte(0))            // empty datagram, empty buffers
+	f.Fuzz(func(t *testing.T, spec []byte, segBase, batch, bufSize uint8, truncMask byte) {
+		var data [][]byte
+		var seg []int
+		var trunc []bool
+		for i := 0; i+1 < len(spec) && len(data) < 16; i += 2 {
+			d := make([]byte, int(spec[i])*4)
+			for j := range d {
+				d[j] = byte(i + j)
+			}
+			data = append(data, d)
+			seg = append(seg, int(spec[i+1])%(int(segBase)+1))
+			trunc = append(trunc, truncMask&(1<<(len(trunc)%8)) != 0)
+		}
+		if len(data) == 0 {
+			return
+		}
+		b := max(int(batch)%65, 1)
+		pkts, sizes, _ := runQueue(t, data, seg, trunc, b, int(bufSize))
+		want, idx := slowSplit(data, seg, trunc)
+		if len(pkts) != len(want) {
+			t.Fatalf("unexpected packet count:\n- want: %d\n-  got: %d", len(want), len(pkts))
+		}
+		for i := range want {
+			wantSize := len(want[i])
+			if wantSize > int(bufSize) || trunc[idx[i]] {
+				wantSize = int(bufSize) + 1
+			}
+			if sizes[i] != wantSize {
+				t.Fatalf("unexpected size of packet %d:\n- want: %d\n-  got: %d", i, wantSize, sizes[i])
+			}
+			w := want[i][:min(len(want[i]), int(bufSize))]
+			// A truncated packet's buffer is defined only up to the bytes
+			// received.
+			if len(pkts[i]) < len(w) || string(w) != string(pkts[i][:len(w)]) {
+				t.Fatalf("unexpected packet %d:\n- want: % x\n-  got: % x", i, w, pkts[i])
+			}
+		}
+	})
+}

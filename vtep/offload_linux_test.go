@@ -1,0 +1,409 @@
+package vtep
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vxswitch/vxswitch/encap"
+	"golang.org/x/sys/unix"
+)
+
+// offloadModes are the sender/receiver offload combinations every
+// loopback offload test runs under. The datagrams received must be the
+// same in all of them.
+var offloadModes = []struct {
+	name   string
+	tx, rx Config
+}{
+	{"GSO+GRO", Config{}, Config{}},
+	{"GSO", Config{}, Config{NoGRO: true}},
+	{"GRO", Config{NoGSO: true}, Config{}},
+	{"off", Config{NoGSO: true}, Config{NoGRO: true}},
+}
+
+// seqFrame is testFrame(flow, size) with seq in its last 4 bytes, so
+// datagrams of one flow and size can be told apart and their order checked.
+func seqFrame(flow, seq, size int) []byte {
+	b := testFrame(flow, size)
+	binary.BigEndian.PutUint32(b[len(b)-4:], uint32(seq))
+	return b
+}
+
+// trainOf returns n frames of flow with size bytes each, then one of
+// last bytes (none if last is 0), numbered from 0.
+func trainOf(flow, n, size, last int) [][]byte {
+	var bufs [][]byte
+	for i := range n {
+		bufs = append(bufs, seqFrame(flow, i, size))
+	}
+	if last > 0 {
+		bufs = append(bufs, seqFrame(flow, n, last))
+	}
+	return bufs
+}
+
+// byFlow groups datagrams by the flow hash of their inner frame, keeping
+// order within a flow.
+func byFlow(data [][]byte) map[uint32][]string {
+	m := make(map[uint32][]string)
+	for _, d := range data {
+		h := encap.FlowHash(d[encap.VXLANHeaderLen:])
+		m[h] = append(m[h], string(d))
+	}
+	return m
+}
+
+func TestStdBindOffloadTrain(t *testing.T) {
+	const (
+		n     = 40
+		size  = 1400
+		short = 600
+	)
+	for _, fam := range families {
+		for _, mode := range offloadModes {
+			t.Run(fam.name+"/"+mode.name, func(t *testing.T) {
+				skipNoFamily(t, fam.local)
+				a, _ := openBind(t, fam.local, mode.tx)
+				b, recv := openBind(t, fam.local, mode.rx)
+				want := trainOf(7, n, size, short)
+				if err := a.Send(want, b.LocalAddr()); err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				got, sizes, eps := receiveN(t, b, recv, len(want), 2048)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("unexpected datagrams (-want +got):\n%s", diff)
+				}
+				if len(sizes) != len(want) {
+					t.Fatalf("unexpected datagram count:\n- want: %d\n-  got: %d", len(want), len(sizes))
+				}
+				port := a.SourcePorts()[encap.FlowHash(want[0][encap.VXLANHeaderLen:])%uint32(len(a.SourcePorts()))]
+				for i, ep := range eps {
+					if w := netip.AddrPortFrom(fam.local, port); ep != w {
+						t.Fatalf("unexpected source of datagram %d:\n- want: %v\n-  got: %v", i, w, ep)
+					}
+				}
+				// With GSO on the sender and GRO on the receiver, the kernel
+				// hands the whole train over as one coalesced datagram of
+				// 1400-byte segments: proof that both offloads were used.
+				if a.Offload().GSO && b.Offload().GRO {
+					q := &b.receiver.q
+					if q.n != 1 || q.seg[0] != size {
+						t.Fatalf("unexpected last GRO read:\n- want: 1 datagram of %d-byte segments\n-  got: %d datagrams, first segment size %d", size, q.n, q.seg[0])
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestStdBindOffloadStatus(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	on, _ := openBind(t, lo, Config{})
+	off, _ := openBind(t, lo, Config{NoGSO: true, NoGRO: true})
+	st := on.Offload()
+	t.Logf("kernel offloads: %v", st)
+	if st.GSO && (st.GSOSockets != len(on.SourcePorts()) || (st.MaxSegments != 64 && st.MaxSegments != 128)) {
+		t.Errorf("unexpected GSO status: %+v", st)
+	}
+	if st.RecvBuffer < DefaultSocketBuffer || st.SendBuffer < DefaultSocketBuffer {
+		t.Logf("socket buffers below %d (not root?): %v", DefaultSocketBuffer, st)
+	}
+	got := off.Offload()
+	want := OffloadStatus{RecvBuffer: got.RecvBuffer, SendBuffer: got.SendBuffer}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unexpected status with offloads off (-want +got):\n%s", diff)
+	}
+	if got, want := got.String(), fmt.Sprintf("gso=off gro=off rcvbuf=%d sndbuf=%d", got.RecvBuffer, got.SendBuffer); got != want {
+		t.Errorf("unexpected String:\n- want: %q\n-  got: %q", want, got)
+	}
+	off.Close()
+	if diff := cmp.Diff(OffloadStatus{}, off.Offload()); diff != "" {
+		t.Errorf("unexpected status after Close (-want +got):\n%s", diff)
+	}
+}
+
+// TestStdBindOffloadMixed sends interleaved flows with runs of equal and
+// unequal lengths, several trains longer than one GSO message, and
+// zero-length-payload edge sizes, to two receivers, and checks that every
+// mode delivers the same datagrams in the same per-flow order.
+func TestStdBindOffloadMixed(t *testing.T) {
+	var batch [][]byte
+	seq := 0
+	add := func(flow, size int) {
+		batch = append(batch, seqFrame(flow, seq, size))
+		seq++
+	}
+	for i := range 100 { // 100 × 1400 > one GSO message
+		add(1, 1400)
+		if i%10 == 0 {
+			add(2, 64+i) // another flow interleaved
+		}
+	}
+	for _, s := range []int{1000, 1000, 999, 1000, 1000, 1001, 1001, 60, 60, 60} {
+		add(3, s) // runs broken by a shorter and a longer datagram
+	}
+	for range 5 {
+		add(4, 9000) // jumbo-sized: 7 fit in 65 507 bytes
+	}
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			skipNoFamily(t, fam.local)
+			var results []map[uint32][]string
+			for _, mode := range offloadModes {
+				a, _ := openBind(t, fam.local, mode.tx)
+				b1, recv1 := openBind(t, fam.local, mode.rx)
+				b2, recv2 := openBind(t, fam.local, mode.rx)
+				// One Send per destination as the engine does; the batch
+				// is longer than BatchSize, so it takes several chunks.
+				if err := a.Send(batch, b1.LocalAddr()); err != nil {
+					t.Fatalf("%s: Send: %v", mode.name, err)
+				}
+				if err := a.Send(batch[:50], b2.LocalAddr()); err != nil {
+					t.Fatalf("%s: Send: %v", mode.name, err)
+				}
+				got1, _, _ := receiveN(t, b1, recv1, len(batch), 9100)
+				got2, _, _ := receiveN(t, b2, recv2, 50, 9100)
+				if diff := cmp.Diff(byFlow(batch), byFlow(got1)); diff != "" {
+					t.Fatalf("%s: unexpected datagrams per flow at receiver 1 (-want +got):\n%s", mode.name, diff)
+				}
+				if diff := cmp.Diff(byFlow(batch[:50]), byFlow(got2)); diff != "" {
+					t.Fatalf("%s: unexpected datagrams per flow at receiver 2 (-want +got):\n%s", mode.name, diff)
+				}
+				results = append(results, byFlow(got1))
+			}
+			for i := 1; i < len(results); i++ {
+				if diff := cmp.Diff(results[0], results[i]); diff != "" {
+					t.Errorf("unexpected difference between %s and %s (-%s +%s):\n%s", offloadModes[0].name, offloadModes[i].name, offloadModes[0].name, offloadModes[i].name, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestStdBindGROLeftovers receives a 41-segment GRO datagram through a
+// receiver whose batch is 8, so most segments wait for later calls.
+func TestStdBindGROLeftovers(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	a, _ := openBind(t, lo, Config{})
+	b, recv := openBind(t, lo, Config{BatchSize: 8})
+	want := trainOf(9, 40, 1400, 100)
+	if err := a.Send(want, b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	bufs := make([][]byte, 8)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	sizes, eps := make([]int, 8), make([]netip.AddrPort, 8)
+	var got [][]byte
+	var counts []int
+	timer := time.AfterFunc(10*time.Second, func() { b.Close() })
+	defer timer.Stop()
+	for len(got) < len(want) {
+		n, err := recv(bufs, sizes, eps)
+		if err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		counts = append(counts, n)
+		for i := range n {
+			got = append(got, append([]byte(nil), bufs[i][:sizes[i]]...))
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("unexpected datagrams (-want +got):\n%s", diff)
+	}
+	if a.Offload().GSO && b.Offload().GRO {
+		if diff := cmp.Diff([]int{8, 8, 8, 8, 8, 1}, counts); diff != "" {
+			t.Fatalf("unexpected packets per receive call (-want +got):\n%s", diff)
+		}
+	}
+}
+
+// TestStdBindGROCloseWithLeftovers checks that segments still queued are
+// not returned after Close.
+func TestStdBindGROCloseWithLeftovers(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	a, _ := openBind(t, lo, Config{})
+	b, recv := openBind(t, lo, Config{})
+	if !a.Offload().GSO || !b.Offload().GRO {
+		t.Skip("needs UDP GSO and GRO")
+	}
+	if err := a.Send(trainOf(1, 10, 500, 0), b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	one := [][]byte{make([]byte, 2048)}
+	sizes, eps := make([]int, 1), make([]netip.AddrPort, 1)
+	if n, err := recv(one, sizes, eps); n != 1 || err != nil {
+		t.Fatalf("unexpected first receive:\n- want: 1, <nil>\n-  got: %d, %v", n, err)
+	}
+	b.Close()
+	if _, err := recv(one, sizes, eps); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("unexpected receive error after Close:\n- want: %v\n-  got: %v", net.ErrClosed, err)
+	}
+}
+
+// TestStdBindGSOOversize checks that a run of equal datagrams too big for
+// the UDP payload limit together is split into several GSO messages, and
+// that a run whose segments the kernel refuses (EMSGSIZE alone, EINVAL
+// as GSO) gets the same per-datagram verdicts as without GSO.
+func TestStdBindGSOOversize(t *testing.T) {
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			skipNoFamily(t, fam.local)
+			for _, mode := range offloadModes {
+				a, _ := openBind(t, fam.local, mode.tx)
+				b, recv := openBind(t, fam.local, mode.rx)
+				bad := [][]byte{seqFrame(5, 0, 100), seqFrame(5, 1, 70000), seqFrame(5, 2, 70000), seqFrame(5, 3, 100)}
+				if err := a.Send(bad, b.LocalAddr()); !errors.Is(err, unix.EMSGSIZE) {
+					t.Fatalf("%s: unexpected Send error:\n- want: %v\n-  got: %v", mode.name, unix.EMSGSIZE, err)
+				}
+				got, _, _ := receiveN(t, b, recv, 2, 2048)
+				if diff := cmp.Diff([][]byte{bad[0], bad[3]}, got); diff != "" {
+					t.Fatalf("%s: unexpected datagrams (-want +got):\n%s", mode.name, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestGSORun(t *testing.T) {
+	tests := []struct {
+		name       string
+		lens       []int
+		maxSeg     int
+		maxPayload int
+		want       int
+	}{
+		{"empty", nil, 64, maxPayload4, 0},
+		{"single", []int{100}, 64, maxPayload4, 1},
+		{"equal run", []int{100, 100, 100}, 64, maxPayload4, 3},
+		{"shorter last", []int{100, 100, 50, 100}, 64, maxPayload4, 3},
+		{"longer breaks", []int{100, 100, 101}, 64, maxPayload4, 2},
+		{"shorter first", []int{50, 100}, 64, maxPayload4, 1},
+		{"zero length never coalesced", []int{0, 0}, 64, maxPayload4, 1},
+		{"zero after run", []int{100, 0}, 64, maxPayload4, 1},
+		{"segment limit", []int{10, 10, 10, 10, 10}, 4, maxPayload4, 4},
+		{"payload limit IPv4", []int{1400, 1400, 1400}, 64, 2800, 2},
+		{"47 of 1400 fit in IPv4", make47(1400), 128, maxPayload4, 46},
+		{"too big alone", []int{70000, 70000}, 64, maxPayload4, 1},
+		{"GSO off", []int{100, 100}, 1, maxPayload4, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			iovs := make([]unix.Iovec, len(tt.lens))
+			for i, l := range tt.lens {
+				iovs[i].SetLen(l)
+			}
+			if got := gsoRun(iovs, tt.maxSeg, tt.maxPayload); got != tt.want {
+				t.Fatalf("unexpected run length:\n- want: %d\n-  got: %d", tt.want, got)
+			}
+		})
+	}
+}
+
+func make47(l int) []int {
+	lens := make([]int, 47)
+	for i := range lens {
+		lens[i] = l
+	}
+	return lens
+}
+
+// FuzzGSORun checks the run invariants for any lengths: the run is
+// non-empty, within the limits, of equal lengths except a shorter last.
+func FuzzGSORun(f *testing.F) {
+	f.Add([]byte{10, 10, 10}, uint8(64), uint16(65507)) // equal run
+	f.Add([]byte{10, 10, 5, 10}, uint8(64), uint16(20)) // shorter last, payload limit
+	f.Add([]byte{0, 10}, uint8(1), uint16(0))           // zero length, GSO off
+	f.Fuzz(func(t *testing.T, lens []byte, maxSeg uint8, maxPayload uint16) {
+		iovs := make([]unix.Iovec, len(lens))
+		for i, l := range lens {
+			iovs[i].SetLen(int(l))
+		}
+		seg, limit := max(int(maxSeg), 1), int(maxPayload)
+		k := gsoRun(iovs, seg, limit)
+		if len(lens) == 0 {
+			if k != 0 {
+				t.Fatalf("unexpected run on no input: %d", k)
+			}
+			return
+		}
+		if k < 1 || k > len(lens) || (k > 1 && k > seg) {
+			t.Fatalf("run length %d out of range (n=%d, maxSeg=%d)", k, len(lens), seg)
+		}
+		if k == 1 {
+			return
+		}
+		total := 0
+		for i := range k {
+			total += int(lens[i])
+			if lens[i] == 0 || lens[i] > lens[0] || (lens[i] < lens[0] && i != k-1) {
+				t.Fatalf("bad run %v of %v", lens[:k], lens)
+			}
+		}
+		if total > limit {
+			t.Fatalf("run of %d bytes above limit %d", total, limit)
+		}
+	})
+}
+
+// groCmsg encodes a control message as the kernel does for UDP_GRO (an
+// int), with the given level and type.
+func groCmsg(level, typ int32, data []byte) []byte {
+	b := make([]byte, unix.CmsgSpace(len(data)))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(len(data)))
+	copy(b[unix.CmsgLen(0):], data)
+	return b
+}
+
+func nativeInt(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+func TestGROSize(t *testing.T) {
+	gro := groCmsg(unix.SOL_UDP, unix.UDP_GRO, nativeInt(1400))
+	other := groCmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMP, make([]byte, 16))
+	tests := []struct {
+		name string
+		ctrl []byte
+		want int
+	}{
+		{"none", nil, 0},
+		{"UDP_GRO int", gro, 1400},
+		{"UDP_GRO uint16", groCmsg(unix.SOL_UDP, unix.UDP_GRO, binary.NativeEndian.AppendUint16(nil, 512)), 512},
+		{"after another message", append(append([]byte(nil), other...), gro...), 1400},
+		{"other level", groCmsg(unix.SOL_IP, unix.UDP_GRO, nativeInt(1400)), 0},
+		{"too large", groCmsg(unix.SOL_UDP, unix.UDP_GRO, nativeInt(1<<20)), 0},
+		{"short data", groCmsg(unix.SOL_UDP, unix.UDP_GRO, []byte{1}), 0},
+		{"truncated header", gro[:8], 0},
+		{"length beyond buffer", gro[:unix.CmsgLen(0)+2], 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := groSize(tt.ctrl); got != tt.want {
+				t.Fatalf("unexpected GRO size:\n- want: %d\n-  got: %d", tt.want, got)
+			}
+		})
+	}
+}
+
+// FuzzGROSize feeds arbitrary control data to the UDP_GRO parser: it must
+// not panic and returns a size in [0, 65535].
+func FuzzGROSize(f *testing.F) {
+	f.Add(groCmsg(unix.SOL_UDP, unix.UDP_GRO, nativeInt(1400)))                           // kernel UDP_GRO
+	f.Add(groCmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMP, make([]byte, 16)))                  // unrelated message
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}) // huge length
+	f.Add([]byte{})                                                                       // empty
+	f.Fuzz(func(t *testing.T, ctrl []byte) {
+		if got := groSize(ctrl); got < 0 || got > 0xffff {
+			t.Fatalf("GRO size out of range: %d", got)
+		}
+	})
+}

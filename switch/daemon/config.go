@@ -1,8 +1,8 @@
 package daemon
 
 import (
-	"crypto/sha256"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,6 +72,11 @@ type Config struct {
 	Strict     bool                `yaml:"strict"`
 	NoLearning bool                `yaml:"no-learning"`
 	SrcPorts   string              `yaml:"src-ports"` // outer UDP source port range "MIN-MAX"
+	// StateDir holds the Pod-port state file (StatePath); "" means the
+	// directory of the API socket (/run/vxswitch by default).
+	StateDir string `yaml:"state-dir"`
+	// Gateways are "VNI:CIDR" host-side gateway ports (ParseGateway).
+	Gateways []string `yaml:"gateway"`
 }
 
 // DefaultConfig returns the defaults every flag documents.
@@ -136,6 +141,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		configPath string
 		taps       []string
 		remotes    []string
+		gateways   []string
 		port       uint
 		showVer    bool
 	)
@@ -154,6 +160,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Strict, "strict", false, "drop VXLAN with reserved bits set (default: accept and count them, per RFC 7348)")
 	fs.BoolVar(&cfg.NoLearning, "no-learning", false, "turn data-plane MAC learning off (static entries only)")
 	fs.StringVar(&cfg.SrcPorts, "src-ports", cfg.SrcPorts, "outer UDP source port `MIN-MAX`, chosen per inner flow")
+	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
+	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -189,6 +197,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		over("strict", func() { merged.Strict = cfg.Strict })
 		over("no-learning", func() { merged.NoLearning = cfg.NoLearning })
 		over("src-ports", func() { merged.SrcPorts = cfg.SrcPorts })
+		over("state-dir", func() { merged.StateDir = cfg.StateDir })
 		cfg = merged
 	}
 	if set["port"] {
@@ -209,6 +218,9 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	}
 	if set["remote"] {
 		cfg.Remotes = remotes
+	}
+	if set["gateway"] {
+		cfg.Gateways = gateways
 	}
 	return cfg, cfg.Validate()
 }
@@ -342,6 +354,17 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := parsePortRange(c.SrcPorts); err != nil {
 		return err
+	}
+	gws := map[uint32]bool{}
+	for _, s := range c.Gateways {
+		g, err := ParseGateway(s)
+		if err != nil {
+			return err
+		}
+		if gws[g.VNI] {
+			return fmt.Errorf("--gateway %s: VNI %d has a gateway already (one per VNI)", s, g.VNI)
+		}
+		gws[g.VNI] = true
 	}
 	return nil
 }

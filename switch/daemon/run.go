@@ -107,6 +107,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		log.Info("vxswitchd stopped")
 	}()
 
+	// addVNI serves a VNI and gives it the configured flood peers; Pod
+	// ports and gateways join VNIs that no --tap named.
+	addVNI := func(vni uint32) error {
+		if err := sw.AddVNI(vni); err != nil {
+			return err
+		}
+		for _, r := range cfg.Remotes {
+			table.AddFlood(vni, netip.MustParseAddr(r).Unmap())
+		}
+		for _, r := range cfg.VNIRemotes[vni] {
+			table.AddFlood(vni, netip.MustParseAddr(r).Unmap())
+		}
+		return nil
+	}
 	for _, t := range cfg.TAPs {
 		if err := sw.AddVNI(t.VNI); err != nil {
 			return err
@@ -149,6 +163,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 			return err
 		}
 	}
+	for _, s := range cfg.Gateways {
+		g, _ := ParseGateway(s) // validated
+		if err := setupGateway(sw, g, mtu, addVNI); err != nil {
+			ln.Close()
+			return err
+		}
+		log.Info("gateway port up", "vni", g.VNI, "port", g.Name(), "addr", g.Prefix, "mac", GatewayMAC(g))
+	}
+	attacher := NewAttacher(sw, AttacherConfig{StatePath: StatePath(cfg.StateDir, cfg.API), MTU: mtu, AddVNI: addVNI, Logger: log})
+	readopted, err := attacher.Readopt()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	if err := sw.Start(); err != nil {
 		ln.Close()
 		return err
@@ -156,6 +184,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	srv := api.NewServer(sw, log)
 	srv.SetInfo(api.Info{Version: Version, Local: local.String(), Port: cfg.Port, Started: time.Now()})
+	attacher.Register(srv)
 	apiErr := make(chan error, 1)
 	go func() { apiErr <- srv.Serve(ln) }()
 	defer func() {
@@ -181,7 +210,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	log.Info("vxswitchd running", "version", Version, "local", local, "port", cfg.Port,
 		"underlay_if", ifName, "underlay_mtu", underlayMTU, "tap_mtu", mtu, "taps", len(cfg.TAPs),
-		"vnis", sw.VNIs(), "api", cfg.API)
+		"vnis", sw.VNIs(), "api", cfg.API, "pod_ports_readopted", readopted)
 
 	select {
 	case <-ctx.Done():

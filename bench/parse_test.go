@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseIperf3(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		udp     bool
+		want    Iperf3Result
+		wantErr bool
+	}{
+		{"tcp", `{"end":{"sum_sent":{"bytes":9,"bits_per_second":1},"sum_received":{"seconds":10.0,"bytes":1250000000,"bits_per_second":1e9}}}`, false,
+			Iperf3Result{Seconds: 10, BitsPerSecond: 1e9, Bytes: 1250000000}, false},
+		{"udp", `{"end":{"sum":{"seconds":1.000347,"bytes":1249560,"bits_per_second":9995680.3,"lost_packets":7,"packets":69420,"lost_percent":0.01}}}`, true,
+			Iperf3Result{Seconds: 1.000347, BitsPerSecond: 9995680.3, Bytes: 1249560, Packets: 69420, LostPackets: 7}, false},
+		{"iperf3 error", `{"start":{},"error":"unable to connect to server: Connection refused"}`, false, Iperf3Result{}, true},
+		{"no summary", `{"end":{}}`, false, Iperf3Result{}, true},
+		{"not JSON", `iperf3: error`, false, Iperf3Result{}, true},
+		{"negative", `{"end":{"sum_received":{"seconds":-1}}}`, false, Iperf3Result{}, true},
+		{"more lost than sent", `{"end":{"sum":{"seconds":1,"packets":1,"lost_packets":2}}}`, true, Iperf3Result{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseIperf3([]byte(tt.in), tt.udp)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("unexpected error:\n- want: error %v\n-  got: %v", tt.wantErr, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("unexpected result (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestIperf3LossFraction(t *testing.T) {
+	tests := []struct {
+		in   Iperf3Result
+		want float64
+	}{
+		{Iperf3Result{Packets: 1000, LostPackets: 1}, 0.001},
+		{Iperf3Result{Packets: 1000}, 0},
+		{Iperf3Result{}, 1}, // nothing sent never passes
+	}
+	for _, tt := range tests {
+		if got := tt.in.LossFraction(); got != tt.want {
+			t.Errorf("unexpected loss of %+v:\n- want: %v\n-  got: %v", tt.in, tt.want, got)
+		}
+	}
+}
+
+const sockperfOut = "sockperf: Summary: Round trip is 64.319 usec\n" +
+	"sockperf: \x1b[2;35mTotal 8551 observations\x1b[0m; each percentile contains 85.51 observations\n" +
+	"sockperf: ---> <MAX> observation = 3816.627\n" +
+	"sockperf: ---> percentile 99.999 = 3816.627\n" +
+	"sockperf: ---> percentile 99.000 =  101.941\n" +
+	"sockperf: ---> percentile 90.000 =   75.221\n" +
+	"sockperf: ---> percentile 50.000 =   63.003\n" +
+	"sockperf: ---> <MIN> observation =   15.042\n"
+
+func TestParseSockperf(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    Latency
+		wantErr error
+	}{
+		{"sockperf 3.7 output", sockperfOut, Latency{P50: 63.003, P99: 101.941, Observations: 8551}, nil},
+		{"no percentiles", "sockperf: Test ended\n", Latency{}, ErrParse},
+		{"only p50", "sockperf: ---> percentile 50.000 = 1.5\n", Latency{}, ErrParse},
+		{"garbage value", "sockperf: ---> percentile 50.000 = x\n", Latency{}, ErrParse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSockperf([]byte(tt.in))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("unexpected error:\n- want: %v\n-  got: %v", tt.wantErr, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("unexpected latency (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseProcPIDStat(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    uint64
+		wantErr bool
+	}{
+		{"plain", "1234 (vxlab) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 5000 1000 200", 325, false},
+		{"command with spaces and parens", "1 (a) b) c) R 0 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 1 1", 10, false},
+		{"truncated", "1 (x) S 1 2", 0, true},
+		{"no command", "1 x S", 0, true},
+		{"not a number", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 u s 0 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseProcPIDStat([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("unexpected error:\n- want: error %v\n-  got: %v", tt.wantErr, err)
+			}
+			if got != tt.want {
+				t.Errorf("unexpected ticks:\n- want: %d\n-  got: %d", tt.want, got)
+			}
+		})
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	in := "cpu  10 1 20 300 4 5 6 0 0 0\ncpu0 5 0 10 150 2 2 3 0 0 0\nintr 1\n"
+	want := CPUTimes{User: 10, Nice: 1, System: 20, Idle: 300, IOWait: 4, IRQ: 5, SoftIRQ: 6}
+	got, err := ParseProcStat([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unexpected times (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7\n", "cpu a b c d e f g\n"} {
+		if _, err := ParseProcStat([]byte(bad)); !errors.Is(err, ErrParse) {
+			t.Errorf("unexpected error for %q:\n- want: %v\n-  got: %v", bad, ErrParse, err)
+		}
+	}
+}
+
+// FuzzParsers feeds arbitrary bytes to every tool-output parser: none may
+// panic, and a successful parse returns values in range.
+func FuzzParsers(f *testing.F) {
+	f.Add([]byte(sockperfOut))                                                             // real sockperf output
+	f.Add([]byte(`{"end":{"sum":{"seconds":1,"packets":10,"lost_packets":1}}}`))           // iperf3 UDP
+	f.Add([]byte(`{"end":{"sum_received":{"seconds":1,"bytes":5,"bits_per_second":40}}}`)) // iperf3 TCP
+	f.Add([]byte("1 (x) y) S 1 1 1 0 -1 0 0 0 0 0 7 3 0 0"))                               // /proc/<pid>/stat
+	f.Add([]byte("cpu  1 2 3 4 5 6 7 8\n"))                                                // /proc/stat
+	f.Add([]byte(")"))                                                                     // lone parenthesis
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, udp := range []bool{false, true} {
+			if r, err := ParseIperf3(b, udp); err == nil {
+				if l := r.LossFraction(); l < 0 || l > 1 {
+					t.Errorf("loss %v out of [0,1] for %+v", l, r)
+				}
+			}
+		}
+		if l, err := ParseSockperf(b); err == nil && (l.P50 < 0 || l.P99 < 0) {
+			t.Errorf("negative percentile %+v", l)
+		}
+		ParseProcPIDStat(b)
+		ParseProcStat(b)
+	})
+}

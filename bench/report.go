@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// percentile returns the p-th percentile (nearest rank) of vs; it sorts vs.
+func percentile(vs []float64, p float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	rank := int(math.Ceil(p / 100 * float64(len(vs))))
+	return vs[min(max(rank, 1), len(vs))-1]
+}
+
+// Row is one line of the comparison table.
+type Row struct {
+	Metric    string  `json:"metric"`
+	Unit      string  `json:"unit"`
+	Vxswitchd float64 `json:"vxswitchd"`
+	Kernel    float64 `json:"kernel"`
+	// Ratio is Vxswitchd/Kernel; NaN (JSON null) when either is missing
+	// or the kernel's value is 0.
+	Ratio float64 `json:"-"`
+	// HigherIsBetter says how to read the ratio.
+	HigherIsBetter bool `json:"higher_is_better"`
+}
+
+// Rows returns the comparison table in MetricNames order, with the rows
+// that are missing on either side left out.
+func (r *Results) Rows() []Row {
+	v, k := r.Side(SideVxswitchd), r.Side(SideKernel)
+	if v == nil || k == nil {
+		return nil
+	}
+	var rows []Row
+	for _, name := range MetricNames {
+		mv, ok1 := v.Metrics[name]
+		mk, ok2 := k.Metrics[name]
+		if !ok1 || !ok2 {
+			continue
+		}
+		row := Row{Metric: name, Unit: mv.Unit, Vxswitchd: mv.Value, Kernel: mk.Value, Ratio: math.NaN(),
+			HigherIsBetter: name == MetricTCP1 || name == MetricTCP4 || name == MetricPPS64}
+		if mk.Value != 0 {
+			row.Ratio = mv.Value / mk.Value
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// WriteTable writes "metric | vxswitchd | kernel | ratio" as an aligned
+// table, followed by how each side's CPU figure was measured and any notes.
+func WriteTable(w io.Writer, r *Results) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tunit\tvxswitchd\tkernel\tratio (vxswitchd/kernel)")
+	for _, row := range r.Rows() {
+		better := "lower is better"
+		if row.HigherIsBetter {
+			better = "higher is better"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s  (%s)\n", row.Metric, row.Unit, num(row.Vxswitchd), num(row.Kernel), num(row.Ratio), better)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range r.Sides {
+		if m, ok := s.Metrics[MetricCPUPerGB]; ok {
+			fmt.Fprintf(w, "cpu (%s): %s\n", s.Side, m.Method)
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "note (%s): %s\n", s.Side, n)
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d CPUs; %s per TCP test; measured while other work may run on the machine.\n", r.CPUs, r.Duration)
+	return err
+}
+
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case v == 0:
+		return "0"
+	case math.Abs(v) >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+// jsonResults is Results plus the table, for results.json.
+type jsonResults struct {
+	*Results
+	Table []jsonRow `json:"table"`
+}
+
+type jsonRow struct {
+	Row
+	Ratio *float64 `json:"ratio"` // null when undefined
+}
+
+// MarshalResults renders r and its table as indented JSON.
+func MarshalResults(r *Results) ([]byte, error) {
+	jr := jsonResults{Results: r, Table: []jsonRow{}}
+	for _, row := range r.Rows() {
+		j := jsonRow{Row: row}
+		if !math.IsNaN(row.Ratio) && !math.IsInf(row.Ratio, 0) {
+			j.Ratio = &row.Ratio
+		}
+		jr.Table = append(jr.Table, j)
+	}
+	b, err := json.MarshalIndent(jr, "", "  ")
+	return append(b, '\n'), err
+}
+
+// WriteSVG draws the ratios (vxswitchd/kernel) as a horizontal bar chart
+// with a line at 1.0 (parity). The SVG is written by hand; bars are capped
+// at 2.0 and labelled with the exact ratio.
+func WriteSVG(w io.Writer, r *Results) error {
+	rows := r.Rows()
+	const (
+		left, barMax, rowH, top = 230.0, 400.0, 34.0, 50.0
+		capRatio                = 2.0
+	)
+	width := left + barMax + 90
+	height := top + rowH*float64(len(rows)) + 40
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="13">`+"\n", width, height, width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="22" font-size="15" font-weight="bold">vxswitchd / kernel vxlan (1.0 = parity)</text>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="40" fill="#555">%s, %d CPUs, %s tests</text>`+"\n", html.EscapeString(r.Started.Format("2006-01-02 15:04 MST")), r.CPUs, html.EscapeString(r.Duration))
+	for i, row := range rows {
+		y := top + rowH*float64(i)
+		label := row.Metric + " (" + map[bool]string{true: "higher", false: "lower"}[row.HigherIsBetter] + " is better)"
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n", left-8, y+18, html.EscapeString(label))
+		ratio := row.Ratio
+		text := num(ratio)
+		if math.IsNaN(ratio) || math.IsInf(ratio, 0) {
+			ratio = 0
+		}
+		wBar := barMax * min(ratio, capRatio) / capRatio
+		color := "#4c78a8"
+		if (row.HigherIsBetter && ratio < 1) || (!row.HigherIsBetter && ratio > 1) {
+			color = "#e45756"
+		}
+		fmt.Fprintf(&b, `<rect x="%.0f" y="%.1f" width="%.1f" height="22" fill="%s"/>`+"\n", left, y+4, wBar, color)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", left+wBar+6, y+20, html.EscapeString(text))
+	}
+	x1 := left + barMax/capRatio
+	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black" stroke-dasharray="4 3"/>`+"\n", x1, top, x1, top+rowH*float64(len(rows)))
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="#555">1.0</text>`+"\n", x1, top+rowH*float64(len(rows))+16)
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteFiles writes results.json and results.svg into dir, creating it.
+func WriteFiles(dir string, r *Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	js, err := MarshalResults(r)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), js, 0o644); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	var svg strings.Builder
+	WriteSVG(&svg, r)
+	if err := os.WriteFile(filepath.Join(dir, "results.svg"), []byte(svg.String()), 0o644); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}

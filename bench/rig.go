@@ -1,0 +1,446 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vxswitch/vxswitch/bench/lab"
+)
+
+// Side names, the columns of the results table.
+const (
+	SideVxswitchd = "vxswitchd"
+	SideKernel    = "kernel"
+)
+
+// Metric names, the rows of the results table, in order.
+const (
+	MetricTCP1      = "tcp_1_stream"
+	MetricTCP4      = "tcp_4_streams"
+	MetricPPS64     = "udp_64B_pps_0.1pct_loss"
+	MetricLatP50    = "latency_p50"
+	MetricLatP99    = "latency_p99"
+	MetricCPUPerGB  = "cpu_seconds_per_gb"
+	frame64Payload  = 18 // see measurePPS
+	sockperfPort    = "11111"
+	iperf3Port      = "5201"
+	clockTicksPerSe = 100 // USER_HZ; /proc reports CPU times in these
+)
+
+// MetricNames lists every metric Run measures on each side.
+var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricCPUPerGB}
+
+// Options configure Run. The zero value of each field means its default.
+type Options struct {
+	// DaemonCmd starts vxswitchd (lab.Config.DaemonCmd). Required.
+	DaemonCmd []string
+	// Name prefixes the rig's namespaces; default "vxbench". Each side
+	// adds a suffix ("-v" or "-k").
+	Name string
+	// Duration is the length of each TCP test and of the latency test.
+	// Default 10 s.
+	Duration time.Duration
+	// TrialDuration is the length of each rate-search trial. Default 2 s.
+	TrialDuration time.Duration
+	// Iterations is the number of rate-search trials. Default 8.
+	Iterations int
+	// MaxPPS is the first (highest) rate the search offers. Default
+	// 1,000,000 packets/s.
+	MaxPPS float64
+	// Dir holds the daemons' logs; default a new temporary directory.
+	Dir string
+	// Logf, if not nil, receives progress lines.
+	Logf func(format string, args ...any)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Name == "" {
+		o.Name = "vxbench"
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.TrialDuration <= 0 {
+		o.TrialDuration = 2 * time.Second
+	}
+	if o.Iterations <= 0 {
+		o.Iterations = 8
+	}
+	if o.MaxPPS <= 0 {
+		o.MaxPPS = 1e6
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return o
+}
+
+// Metric is one measured value.
+type Metric struct {
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	// Method says how the value was obtained (tool, fallback, scope).
+	Method string `json:"method"`
+}
+
+// SideResult is everything measured on one rig.
+type SideResult struct {
+	Side    string            `json:"side"`
+	Metrics map[string]Metric `json:"metrics"`
+	// Trials are the 64-byte rate search's trials.
+	Trials []Trial `json:"trials"`
+	// Commands are the exact command lines run, in order, each prefixed
+	// with the namespace it ran in.
+	Commands []string `json:"commands"`
+	// Notes are caveats (fallbacks) worth reading next to the numbers.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Results is the outcome of Run.
+type Results struct {
+	Started  time.Time    `json:"started"`
+	Host     string       `json:"host"`
+	CPUs     int          `json:"cpus"`
+	Duration string       `json:"duration"`
+	Sides    []SideResult `json:"sides"`
+	// Command is the vxbench command line that produced the results.
+	Command string `json:"command"`
+}
+
+// Side returns the result of the named side, or nil.
+func (r *Results) Side(name string) *SideResult {
+	for i := range r.Sides {
+		if r.Sides[i].Side == name {
+			return &r.Sides[i]
+		}
+	}
+	return nil
+}
+
+// Run builds the two-host rig with vxswitchd on both hosts, measures it,
+// takes it down, then does the same with the kernel's vxlan driver on both
+// hosts. It needs root, iperf3 and (for latency) sockperf. It returns the
+// results measured so far with any error.
+func Run(ctx context.Context, o Options) (*Results, error) {
+	o = o.withDefaults()
+	host, _ := os.Hostname()
+	res := &Results{Started: time.Now().UTC(), Host: host, CPUs: numCPU(), Duration: o.Duration.String()}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		return res, fmt.Errorf("bench: iperf3 is needed (apt-get install iperf3): %w", err)
+	}
+	for _, side := range []string{SideVxswitchd, SideKernel} {
+		o.Logf("bench: %s rig", side)
+		sr, err := runSide(ctx, o, side)
+		res.Sides = append(res.Sides, *sr)
+		if err != nil {
+			return res, fmt.Errorf("bench: %s: %w", side, err)
+		}
+	}
+	return res, nil
+}
+
+// rig is one side's lab and the command log.
+type rig struct {
+	o      Options
+	l      *lab.Lab
+	client *lab.Host // h0
+	server *lab.Host // h1
+	sr     *SideResult
+}
+
+func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err error) {
+	sr = &SideResult{Side: side, Metrics: map[string]Metric{}}
+	cfg := lab.Config{Name: o.Name + "-" + side[:1], Hosts: 2, DaemonCmd: o.DaemonCmd, Logf: o.Logf}
+	if o.Dir != "" {
+		cfg.Dir = o.Dir + "/" + side
+	}
+	if side == SideKernel {
+		cfg.KernelHosts = []int{0, 1}
+		cfg.DaemonCmd = nil
+	} else {
+		// Warnings only: debug logging per event would cost CPU we measure.
+		cfg.ExtraArgs = []string{"--log-level", "warn"}
+	}
+	l, err := lab.New(cfg)
+	if err != nil {
+		return sr, err
+	}
+	defer func() {
+		if derr := l.Down(); derr != nil {
+			err = errors.Join(err, derr)
+		}
+	}()
+	if err := l.Up(ctx); err != nil {
+		return sr, err
+	}
+	hs := l.Hosts()
+	r := &rig{o: o, l: l, client: hs[0], server: hs[1], sr: sr}
+	// Warm up: resolve ARP and let both sides learn the MACs.
+	if res, err := l.PingAll(ctx); err != nil {
+		var b strings.Builder
+		lab.Summary(&b, res)
+		return sr, fmt.Errorf("overlay does not work: %w\n%s", err, b.String())
+	}
+	stopServer, err := r.background(ctx, r.server, "iperf3", "-s", "-p", iperf3Port)
+	if err != nil {
+		return sr, err
+	}
+	defer stopServer()
+	if err := r.waitTCP(ctx); err != nil {
+		return sr, err
+	}
+	steps := []func(context.Context) error{r.measureTCP1, r.measureTCP4, r.measurePPS, r.measureLatency}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return sr, err
+		}
+	}
+	return sr, nil
+}
+
+// record logs a command line run in ns.
+func (r *rig) record(h *lab.Host, prog string, args ...string) {
+	line := "ip netns exec " + h.NS.Name + " " + prog + " " + strings.Join(args, " ")
+	r.sr.Commands = append(r.sr.Commands, line)
+	r.o.Logf("bench: %s", line)
+}
+
+// run runs a command in host h and returns its stdout.
+func (r *rig) run(ctx context.Context, h *lab.Host, prog string, args ...string) ([]byte, error) {
+	r.record(h, prog, args...)
+	cmd := h.NS.Command(ctx, prog, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w: %s%s", prog, strings.Join(args, " "), err, stderr.String(), tail(out))
+	}
+	return out, nil
+}
+
+func tail(b []byte) string {
+	if len(b) > 400 {
+		b = b[len(b)-400:]
+	}
+	return string(b)
+}
+
+// background starts a server in host h and returns a func that stops it.
+func (r *rig) background(ctx context.Context, h *lab.Host, prog string, args ...string) (func(), error) {
+	r.record(h, prog, args...)
+	cmd := h.NS.Command(context.Background(), prog, args...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", prog, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	return func() {
+		cmd.Process.Kill()
+		<-done
+	}, nil
+}
+
+// waitTCP polls until the iperf3 server listens.
+func (r *rig) waitTCP(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := r.server.NS.Run(ctx, "ss", "-Hltn", "sport = :"+iperf3Port)
+		if len(strings.TrimSpace(string(out))) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("iperf3 server did not start listening")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (r *rig) serverAddr() string { return r.server.Overlay.Addr().String() }
+
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
+
+// measureTCP1 measures one TCP stream and the CPU it costs.
+func (r *rig) measureTCP1(ctx context.Context) error {
+	before, err := r.cpuSample()
+	if err != nil {
+		return err
+	}
+	out, err := r.run(ctx, r.client, "iperf3", "-c", r.serverAddr(), "-p", iperf3Port, "-t", secs(r.o.Duration), "-J")
+	if err != nil {
+		return err
+	}
+	after, err := r.cpuSample()
+	if err != nil {
+		return err
+	}
+	res, err := ParseIperf3(out, false)
+	if err != nil {
+		return err
+	}
+	r.sr.Metrics[MetricTCP1] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s", Method: "iperf3 TCP, 1 stream, receiver rate"}
+	gb := float64(res.Bytes) / 1e9
+	if gb <= 0 {
+		return errors.New("TCP test moved no data")
+	}
+	m := Metric{Unit: "CPU s/GB"}
+	if r.sr.Side == SideVxswitchd {
+		m.Value = float64(after.daemons-before.daemons) / clockTicksPerSe / gb
+		m.Method = "vxswitchd utime+stime (/proc/<pid>/stat), both daemons, during the 1-stream TCP test"
+	} else {
+		m.Value = float64(after.machine-before.machine) / clockTicksPerSe / gb
+		m.Method = "host softirq+sys, whole machine (/proc/stat), during the 1-stream TCP test"
+	}
+	r.sr.Metrics[MetricCPUPerGB] = m
+	return nil
+}
+
+// cpuSample holds CPU times in clock ticks.
+type cpuSample struct {
+	daemons uint64 // utime+stime of the rig's daemons
+	machine uint64 // system+softirq of the whole machine
+}
+
+func (r *rig) cpuSample() (cpuSample, error) {
+	var s cpuSample
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s, err
+	}
+	t, err := ParseProcStat(b)
+	if err != nil {
+		return s, err
+	}
+	s.machine = t.System + t.SoftIRQ
+	for _, h := range []*lab.Host{r.client, r.server} {
+		pid := h.DaemonPID()
+		if pid == 0 {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return s, fmt.Errorf("daemon of %s: %w", h.Name, err)
+		}
+		ticks, err := ParseProcPIDStat(b)
+		if err != nil {
+			return s, err
+		}
+		s.daemons += ticks
+	}
+	return s, nil
+}
+
+// measureTCP4 measures four parallel TCP streams.
+func (r *rig) measureTCP4(ctx context.Context) error {
+	out, err := r.run(ctx, r.client, "iperf3", "-c", r.serverAddr(), "-p", iperf3Port, "-t", secs(r.o.Duration), "-P", "4", "-J")
+	if err != nil {
+		return err
+	}
+	res, err := ParseIperf3(out, false)
+	if err != nil {
+		return err
+	}
+	r.sr.Metrics[MetricTCP4] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s", Method: "iperf3 TCP, 4 streams (-P 4), receiver rate"}
+	return nil
+}
+
+// measurePPS searches the highest rate of 64-byte frames with at most
+// 0.1 % loss. The frame size is counted as RFC 2544 counts it on Ethernet,
+// including the 4-byte FCS that a TAP never carries: 18 bytes of UDP
+// payload (`iperf3 -l 18`) + 8 UDP + 20 IPv4 + 14 Ethernet + 4 FCS = 64.
+func (r *rig) measurePPS(ctx context.Context) error {
+	const maxLoss = 0.001
+	trial := func(ctx context.Context, pps float64) (float64, float64, error) {
+		bps := strconv.FormatFloat(pps*frame64Payload*8, 'f', 0, 64)
+		out, err := r.run(ctx, r.client, "iperf3", "-c", r.serverAddr(), "-p", iperf3Port, "-u",
+			"-l", strconv.Itoa(frame64Payload), "-b", bps, "-t", secs(r.o.TrialDuration), "-J")
+		if err != nil {
+			return 0, 0, err
+		}
+		res, err := ParseIperf3(out, true)
+		if err != nil {
+			return 0, 0, err
+		}
+		sent := 0.0
+		if res.Seconds > 0 {
+			sent = float64(res.Packets) / res.Seconds
+		}
+		return sent, res.LossFraction(), nil
+	}
+	best, trials, err := SearchRate(ctx, 0, r.o.MaxPPS, r.o.Iterations, maxLoss, trial)
+	r.sr.Trials = trials
+	if err != nil {
+		return err
+	}
+	r.sr.Metrics[MetricPPS64] = Metric{Value: best, Unit: "packets/s",
+		Method: fmt.Sprintf("iperf3 UDP -l 18 (64-byte frames incl. FCS), RFC 2544 binary search, %d trials of %v, highest sent rate with loss <= 0.1%%", r.o.Iterations, r.o.TrialDuration)}
+	return nil
+}
+
+// measureLatency measures round-trip percentiles with sockperf, or with
+// the lab's ICMP probe when sockperf is not installed.
+func (r *rig) measureLatency(ctx context.Context) error {
+	if _, err := exec.LookPath("sockperf"); err != nil {
+		return r.measureLatencyICMP(ctx)
+	}
+	stop, err := r.background(ctx, r.server, "sockperf", "sr", "-i", r.serverAddr(), "-p", sockperfPort)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var out []byte
+	// The server needs a moment to bind; retry a few times.
+	for attempt := 0; ; attempt++ {
+		out, err = r.run(ctx, r.client, "sockperf", "pp", "-i", r.serverAddr(), "-p", sockperfPort, "-t", strconv.Itoa(max(1, int(r.o.Duration/(2*time.Second)))), "--full-rtt")
+		if err == nil || attempt == 4 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	lat, err := ParseSockperf(out)
+	if err != nil {
+		return err
+	}
+	method := fmt.Sprintf("sockperf ping-pong --full-rtt (UDP), %d round trips", lat.Observations)
+	r.sr.Metrics[MetricLatP50] = Metric{Value: lat.P50, Unit: "µs RTT", Method: method}
+	r.sr.Metrics[MetricLatP99] = Metric{Value: lat.P99, Unit: "µs RTT", Method: method}
+	return nil
+}
+
+// measureLatencyICMP is the fallback: 200 ICMP echoes from the lab's probe.
+func (r *rig) measureLatencyICMP(ctx context.Context) error {
+	const n = 200
+	r.sr.Notes = append(r.sr.Notes, "sockperf not found: latency from the lab's ICMP probe instead (apt-get install sockperf)")
+	r.sr.Commands = append(r.sr.Commands, fmt.Sprintf("lab ICMP probe: %d echoes %s -> %s, one at a time", n, r.client.Name, r.serverAddr()))
+	rtts := make([]float64, 0, n)
+	for i := 0; i < n; i++ {
+		res, err := r.client.Ping(ctx, r.server.Overlay.Addr(), 1, time.Second)
+		if err != nil {
+			return err
+		}
+		if res.Received == 1 {
+			rtts = append(rtts, float64(res.AvgRTT)/float64(time.Microsecond))
+		}
+	}
+	if len(rtts) == 0 {
+		return errors.New("ICMP latency probe: no replies")
+	}
+	method := fmt.Sprintf("lab ICMP echo probe (sockperf missing), %d round trips", len(rtts))
+	r.sr.Metrics[MetricLatP50] = Metric{Value: percentile(rtts, 50), Unit: "µs RTT", Method: method}
+	r.sr.Metrics[MetricLatP99] = Metric{Value: percentile(rtts, 99), Unit: "µs RTT", Method: method}
+	return nil
+}

@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxswitch/vxswitch/internal/testutil"
+)
+
+// TestMain lets the test binary stand in for vxswitchd when the rig
+// re-executes it as `<test binary> daemon ARGS...`.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == DaemonArg {
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestPrivilegedBenchSmoke runs the whole benchmark with 1 s tests and a
+// 2-trial search (for CI, well under 60 s) and checks that results.json
+// has every metric for both sides and that no rig namespace is left.
+func TestPrivilegedBenchSmoke(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("iperf3 not installed")
+	}
+	if testing.Short() {
+		t.Skip("runs iperf3 for about 20 s")
+	}
+	name := testutil.UniqueName("vxb")
+	out := t.TempDir()
+	t.Cleanup(func() {
+		for _, side := range []string{"v", "k"} {
+			exec.Command("ip", "netns", "del", name+"-"+side+"-h0").Run()
+			exec.Command("ip", "netns", "del", name+"-"+side+"-h1").Run()
+			exec.Command("ip", "netns", "del", name+"-"+side+"-ul").Run()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"--duration", "1s", "--trial", "1s", "--iterations", "2", "--name", name, "--out", out}
+	var stderr strings.Builder
+	if code := Main(ctx, args, io.Discard, &stderr); code != 0 {
+		t.Fatalf("unexpected exit code:\n- want: 0\n-  got: %d\n%s", code, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []string{SideVxswitchd, SideKernel} {
+		s := res.Side(side)
+		if s == nil {
+			t.Fatalf("results.json has no %s side", side)
+		}
+		for _, m := range MetricNames {
+			if _, ok := s.Metrics[m]; !ok {
+				t.Errorf("side %s: missing metric %s", side, m)
+			}
+		}
+		if len(s.Commands) == 0 || len(s.Trials) != 2 {
+			t.Errorf("side %s: unexpected commands/trials: %d commands, %d trials (want 2)", side, len(s.Commands), len(s.Trials))
+		}
+		if m := s.Metrics[MetricTCP1]; m.Value <= 0 {
+			t.Errorf("side %s: unexpected TCP throughput %v", side, m.Value)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "results.svg")); err != nil {
+		t.Error(err)
+	}
+	list, _ := exec.Command("ip", "netns", "list").Output()
+	if strings.Contains(string(list), name+"-") {
+		t.Errorf("rig namespaces left behind:\n%s", list)
+	}
+}

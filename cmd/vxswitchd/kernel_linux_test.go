@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/switch/daemon"
+)
+
+// TestPrivilegedKernelInterop: "one host runs vxswitchd, the other a kernel
+// vxlan device (ip link add … type vxlan id 42 dstport 4789, bridge fdb
+// append 00:00:00:00:00:00 … dst <peer>). Ping both ways, iperf3 TCP both
+// ways; the kernel's bridge fdb show has learned the TAP's MAC behind our
+// address and our FDB has learned the kernel device's MAC behind its
+// address."
+func TestPrivilegedKernelInterop(t *testing.T) {
+	l, ctx := startLab(t, lab.Config{Hosts: 2, KernelHosts: []int{1}})
+	hosts := l.Hosts()
+	sw, kern := hosts[0], hosts[1]
+
+	mustPing(t, ctx, sw, kern.Overlay.Addr(), 3)
+	mustPing(t, ctx, kern, sw.Overlay.Addr(), 3)
+
+	t.Run("iperf3", func(t *testing.T) {
+		requireTools(t, "iperf3")
+		for _, tt := range []struct {
+			name           string
+			server, client *lab.Host
+		}{
+			{name: "vxswitchd to kernel", server: kern, client: sw},
+			{name: "kernel to vxswitchd", server: sw, client: kern},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				bytes, bps := iperf3(t, ctx, tt.server, tt.client)
+				if bytes == 0 {
+					t.Fatalf("iperf3 %s -> %s: no bytes received", tt.client.Name, tt.server.Name)
+				}
+				t.Logf("iperf3 TCP %s -> %s: %d bytes, %.0f Mbit/s", tt.client.Name, tt.server.Name, bytes, bps/1e6)
+			})
+		}
+	})
+
+	t.Run("our FDB learned the kernel MAC", func(t *testing.T) {
+		kernMAC := linkMAC(t, ctx, kern.NS, lab.KernelDev)
+		want := fdbView{MAC: kernMAC, Remote: kern.Underlay.String(), Origin: "learned"}
+		e, err := fdbEntry(ctx, sw, 42, kernMAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, viewOf(e)); diff != "" {
+			t.Errorf("unexpected FDB entry on %s (-want +got):\n%s", sw.Name, diff)
+		}
+	})
+
+	t.Run("kernel FDB learned our TAP MAC", func(t *testing.T) {
+		tapMAC := linkMAC(t, ctx, sw.NS, lab.TAPDev)
+		if want := daemon.StableMAC(sw.Underlay, lab.TAPDev); tapMAC != want {
+			t.Errorf("unexpected TAP MAC (StableMAC):\n- want: %v\n-  got: %v", want, tapMAC)
+		}
+		var entries []struct {
+			MAC   string   `json:"mac"`
+			Dst   string   `json:"dst"`
+			Flags []string `json:"flags"`
+		}
+		out := runStdout(t, ctx, kern.NS, "bridge", "-j", "fdb", "show", "dev", lab.KernelDev)
+		if err := json.Unmarshal([]byte(out), &entries); err != nil {
+			t.Fatalf("bridge -j fdb show: %v: %s", err, out)
+		}
+		var got []string
+		for _, e := range entries {
+			if e.MAC == tapMAC.String() {
+				got = append(got, e.Dst)
+			}
+		}
+		if diff := cmp.Diff([]string{sw.Underlay.String()}, got); diff != "" {
+			t.Errorf("unexpected dst of %s in the kernel FDB (-want +got):\n%s\n%s", tapMAC, diff, out)
+		}
+	})
+}
+
+// iperf3 runs a one-shot iperf3 server on server's overlay address and a
+// 2-second TCP client on client, and returns the bytes and bits per second
+// the receiver saw.
+func iperf3(t *testing.T, ctx context.Context, server, client *lab.Host) (uint64, float64) {
+	t.Helper()
+	srv := server.NS.Command(ctx, "iperf3", "-s", "-1", "-B", server.Overlay.Addr().String())
+	var srvOut syncBuffer
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start iperf3 server: %v", err)
+	}
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Wait() }()
+	t.Cleanup(func() {
+		srv.Process.Kill()
+		<-srvDone
+	})
+	// iperf3 buffers its output when it is not a terminal: ask ss instead.
+	poll(t, 10*time.Second, "iperf3 server listening", func() error {
+		out, err := server.Run(ctx, "ss", "-Hltn", "sport = :5201")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(out), ":5201") {
+			return errors.New("no listener on :5201 yet")
+		}
+		return nil
+	})
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out := runStdout(t, cctx, client.NS, "iperf3", "-c", server.Overlay.Addr().String(), "-t", "2", "-J")
+	var res struct {
+		End struct {
+			SumReceived struct {
+				Bytes         uint64  `json:"bytes"`
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("iperf3 -J output: %v\n%s", err, out)
+	}
+	if res.Error != "" {
+		t.Fatalf("iperf3: %s", res.Error)
+	}
+	select {
+	case err := <-srvDone:
+		srvDone <- err
+	case <-time.After(10 * time.Second):
+		t.Errorf("iperf3 -s -1 did not exit after one test:\n%s", srvOut.String())
+	}
+	return res.End.SumReceived.Bytes, res.End.SumReceived.BitsPerSecond
+}

@@ -1,0 +1,281 @@
+package gossip
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/fdb"
+)
+
+const testVNI = 42
+
+// addPortMAC installs mac on local port 1 of node tn, as the switch does
+// for a TAP's MAC.
+func addPortMAC(t testing.TB, tn *testNode, mac encap.MAC) {
+	t.Helper()
+	if err := tn.table.Add(fdb.Entry{Key: fdb.Key{VNI: testVNI, MAC: mac}, Dest: fdb.Dest{Port: 1}, Origin: fdb.OriginLocal}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startCluster starts n nodes serving testVNI, each joining node 0, each
+// with one local MAC testMAC(i, 0).
+func startCluster(t testing.TB, n int, block bool, opts ...nodeOpt) []*testNode {
+	t.Helper()
+	nodes := make([]*testNode, n)
+	for i := range nodes {
+		var join []string
+		if i > 0 {
+			join = []string{nodes[0].Addr()}
+		}
+		nodes[i] = startNode(t, i, []uint32{testVNI}, join, block, opts...)
+		addPortMAC(t, nodes[i], testMAC(i, 0))
+	}
+	return nodes
+}
+
+// clusterDiff explains the first way in which the live nodes' FDBs and
+// flood lists differ from "every live node holds every other live node's
+// MACs (owner → macs) as gossip entries behind its VTEP, and floods
+// testVNI to every other live node's VTEP"; "" when they do not.
+func clusterDiff(nodes []*testNode, live []int, macs map[int][]encap.MAC) string {
+	for _, i := range live {
+		tn := nodes[i]
+		var wantFlood []netip.Addr
+		for _, j := range live {
+			if j != i {
+				wantFlood = append(wantFlood, testVTEP(j))
+			}
+		}
+		slices.SortFunc(wantFlood, netip.Addr.Compare)
+		if got := tn.table.Flood(testVNI); !slices.Equal(got, wantFlood) {
+			return fmt.Sprintf("n%d: unexpected flood list:\n- want: %v\n-  got: %v", i, wantFlood, got)
+		}
+		want := map[fdb.Key]fdb.Entry{}
+		for j, ms := range macs {
+			if j == i {
+				continue
+			}
+			for _, m := range ms {
+				want[fdb.Key{VNI: testVNI, MAC: m}] = fdb.Entry{Dest: fdb.Dest{Remote: testVTEP(j)}, Origin: fdb.OriginGossip, Owner: fmt.Sprintf("n%d", j)}
+			}
+		}
+		got := map[fdb.Key]fdb.Entry{}
+		for _, e := range tn.table.Entries(testVNI, false) {
+			if e.Origin == fdb.OriginGossip {
+				got[e.Key] = fdb.Entry{Dest: e.Dest, Origin: e.Origin, Owner: e.Owner}
+			}
+		}
+		for k, w := range want {
+			if g, ok := got[k]; !ok || g != w {
+				return fmt.Sprintf("n%d: unexpected entry for %s:\n- want: %v %v %s\n-  got: %v %v %q (present %v)", i, k, w.Dest, w.Origin, w.Owner, g.Dest, g.Origin, g.Owner, ok)
+			}
+		}
+		for k, g := range got {
+			if _, ok := want[k]; !ok {
+				return fmt.Sprintf("n%d: unexpected extra entry %s → %v owned by %s", i, k, g.Dest, g.Owner)
+			}
+		}
+	}
+	return ""
+}
+
+func allMACs(live []int) map[int][]encap.MAC {
+	m := map[int][]encap.MAC{}
+	for _, i := range live {
+		m[i] = []encap.MAC{testMAC(i, 0)}
+	}
+	return m
+}
+
+// TestClusterConverges: five nodes that only join node 0 end with every
+// other node's MAC installed as a gossip entry owned by it, the flood list
+// of the VNI holding every other node's VTEP, IsMember accepting exactly
+// the members, and the neighbour bindings seen on one node known to all.
+func TestClusterConverges(t *testing.T) {
+	start := time.Now()
+	nodes := startCluster(t, 5, false)
+	live := []int{0, 1, 2, 3, 4}
+	d := waitFor(t, 10*time.Second, "5-node convergence", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+	t.Logf("5 nodes converged %s after the last start (%s after the first)", d, time.Since(start))
+
+	for _, tn := range nodes {
+		for i := range nodes {
+			want := tn.name != fmt.Sprintf("n%d", i)
+			if got := tn.IsMember(testVTEP(i)); got != want {
+				t.Errorf("%s: unexpected IsMember(%s):\n- want: %v\n-  got: %v", tn.name, testVTEP(i), want, got)
+			}
+		}
+		if tn.IsMember(netip.MustParseAddr("203.0.113.99")) {
+			t.Errorf("%s: IsMember accepts a stranger", tn.name)
+		}
+	}
+
+	ip := netip.MustParseAddr("198.18.0.3")
+	nodes[3].neigh.Observe(testVNI, ip, testMAC(3, 0), 1)
+	d = waitFor(t, 5*time.Second, "binding distribution", func() string {
+		for _, tn := range nodes {
+			if got, ok := tn.neigh.Lookup(testVNI, ip); !ok || got != testMAC(3, 0) {
+				return fmt.Sprintf("%s: unexpected binding of %s:\n- want: %s\n-  got: %s (%v)", tn.name, ip, testMAC(3, 0), got, ok)
+			}
+		}
+		return ""
+	})
+	t.Logf("IP binding installed on all 5 nodes in %s", d)
+	if nb, _ := nodes[0].neigh.Get(testVNI, ip); nb.Origin != fdb.OriginGossip || nb.Owner != "n3" {
+		t.Errorf("unexpected binding origin/owner:\n- want: gossip n3\n-  got: %s %s", nb.Origin, nb.Owner)
+	}
+
+	peers := nodes[0].Peers()
+	if len(peers) != 5 || !peers[0].Self || peers[0].Name != "n0" {
+		t.Fatalf("unexpected peers of n0: %+v", peers)
+	}
+	for _, p := range peers[1:] {
+		wantEntries := 1 // its MAC
+		if p.Name == "n3" {
+			wantEntries = 2 // and its binding
+		}
+		if p.State != "alive" || p.Entries != wantEntries || !slices.Equal(p.VNIs, []uint32{testVNI}) {
+			t.Errorf("unexpected peer %+v:\n- want: alive, %d entries, VNIs [42]", p, wantEntries)
+		}
+	}
+}
+
+// TestMACMove: a MAC that moves from n1's port to n2's port points to n2
+// on every node within 5 s (n2's announcement carries a larger version).
+func TestMACMove(t *testing.T) {
+	nodes := startCluster(t, 4, false)
+	live := []int{0, 1, 2, 3}
+	moving := testMAC(9, 9)
+	addPortMAC(t, nodes[1], moving)
+	macs := allMACs(live)
+	macs[1] = append(macs[1], moving)
+	waitFor(t, 10*time.Second, "convergence before the move", func() string { return clusterDiff(nodes, live, macs) })
+
+	nodes[1].table.Delete(testVNI, moving) // the pod leaves n1...
+	addPortMAC(t, nodes[2], moving)        // ...and comes up on n2
+	macs[1] = macs[1][:1]
+	macs[2] = append(macs[2], moving)
+	d := waitFor(t, 5*time.Second, "MAC move", func() string { return clusterDiff(nodes, live, macs) })
+	t.Logf("MAC move converged on 4 nodes in %s", d)
+
+	// The reverse order (new port first, old withdrawn later) must give the
+	// same result: a late withdrawal by n2 of a MAC now owned by n3 changes
+	// nothing.
+	addPortMAC(t, nodes[3], moving)
+	nodes[2].table.Delete(testVNI, moving)
+	macs[2] = macs[2][:1]
+	macs[3] = append(macs[3], moving)
+	d = waitFor(t, 5*time.Second, "second MAC move", func() string { return clusterDiff(nodes, live, macs) })
+	t.Logf("second MAC move converged in %s", d)
+}
+
+// TestKillAndRestart: a node shut down without Leave loses its entries
+// and flood-list place on every other node within 15 s; restarted with a
+// new incarnation (and another MAC), its new entries arrive and the old
+// ones stay gone.
+func TestKillAndRestart(t *testing.T) {
+	nodes := startCluster(t, 5, false)
+	live := []int{0, 1, 2, 3, 4}
+	waitFor(t, 10*time.Second, "convergence", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+
+	killed := time.Now()
+	nodes[4].Shutdown()
+	live = live[:4]
+	d := waitFor(t, 15*time.Second, "purge of the killed node", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+	t.Logf("killed node purged from 4 nodes in %s", d)
+	for _, tn := range nodes[:4] {
+		if tn.IsMember(testVTEP(4)) {
+			t.Errorf("%s: killed node still a member", tn.name)
+		}
+	}
+
+	restarted := startNode(t, 4, []uint32{testVNI}, []string{nodes[0].Addr()}, false, withIncarnation(uint64(time.Now().UnixNano())))
+	nodes[4] = restarted
+	newMAC := testMAC(4, 1)
+	addPortMAC(t, restarted, newMAC)
+	live = append(live, 4)
+	macs := allMACs(live)
+	macs[4] = []encap.MAC{newMAC}
+	d = waitFor(t, 15*time.Second, "rejoin after restart", func() string { return clusterDiff(nodes, live, macs) })
+	t.Logf("restarted node's entries on all nodes %s after restart (%s after kill)", d, time.Since(killed))
+}
+
+// TestRestartWithoutDetection: a node restarted before the others noticed
+// its death replaces its old entries through its new incarnation alone.
+func TestRestartWithoutDetection(t *testing.T) {
+	nodes := startCluster(t, 3, false)
+	live := []int{0, 1, 2}
+	waitFor(t, 10*time.Second, "convergence", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+	nodes[2].Shutdown()
+	restarted := startNode(t, 2, []uint32{testVNI}, []string{nodes[0].Addr()}, false, withIncarnation(uint64(time.Now().UnixNano())))
+	nodes[2] = restarted
+	addPortMAC(t, restarted, testMAC(2, 7))
+	macs := allMACs(live)
+	macs[2] = []encap.MAC{testMAC(2, 7)}
+	d := waitFor(t, 15*time.Second, "fast restart", func() string { return clusterDiff(nodes, live, macs) })
+	t.Logf("fast restart converged in %s", d)
+}
+
+// TestWrongKey: a node with another key, or none, cannot join an
+// encrypted cluster, and the members' FDBs never see its MAC.
+func TestWrongKey(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	nodes := startCluster(t, 2, false, withKeys(key))
+	live := []int{0, 1}
+	waitFor(t, 10*time.Second, "keyed convergence", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+
+	tests := []struct {
+		name string
+		opts []nodeOpt
+	}{
+		{name: "wrong key", opts: []nodeOpt{withKeys([]byte("fedcba9876543210"))}},
+		{name: "no key"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			intruder := startNode(t, 5+i, []uint32{testVNI}, []string{nodes[0].Addr()}, false, tt.opts...)
+			addPortMAC(t, intruder, testMAC(5+i, 0))
+			time.Sleep(3 * time.Second) // several push/pull and gossip rounds
+			if got := intruder.NumMembers(); got != 1 {
+				t.Errorf("unexpected intruder cluster size:\n- want: 1\n-  got: %d", got)
+			}
+			if why := clusterDiff(nodes, live, allMACs(live)); why != "" {
+				t.Errorf("members' FDB changed: %s", why)
+			}
+			for _, tn := range nodes {
+				if tn.NumMembers() != 2 || tn.IsMember(testVTEP(5+i)) {
+					t.Errorf("%s: intruder admitted (members %d)", tn.name, tn.NumMembers())
+				}
+			}
+			intruder.Shutdown()
+		})
+	}
+}
+
+// TestPartitionHeal: a node cut off for longer than memberlist's dead-node
+// memory is purged everywhere (and purges the others), and the periodic
+// re-join makes one cluster again with every entry back.
+func TestPartitionHeal(t *testing.T) {
+	nodes := startCluster(t, 3, true)
+	live := []int{0, 1, 2}
+	waitFor(t, 10*time.Second, "convergence", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+
+	nodes[2].tr.blocked.Store(true)
+	d := waitFor(t, 15*time.Second, "partition detected", func() string {
+		if why := clusterDiff(nodes, []int{0, 1}, allMACs([]int{0, 1})); why != "" {
+			return why
+		}
+		return clusterDiff(nodes, []int{2}, allMACs([]int{2}))
+	})
+	t.Logf("both sides purged each other %s after the partition", d)
+	time.Sleep(3 * time.Second) // longer than GossipToTheDeadTime (2 s in tests)
+
+	nodes[2].tr.blocked.Store(false)
+	d = waitFor(t, 20*time.Second, "heal", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+	t.Logf("one cluster with all entries %s after the heal", d)
+}

@@ -1,0 +1,17 @@
+// Package gossip is vxswitch's control plane: a SWIM membership
+// (hashicorp/memberlist, "SWIM: Scalable Weakly-consistent Infection-style
+// Process Group Membership Protocol", Das et al. 2002, with Lifeguard) over
+// which every vxswitchd announces its VTEP address and the VNIs it serves,
+// and distributes the MACs of its local ports and the IP↔MAC bindings seen
+// on them, so that head-end replication lists (RFC 7348 §4.2) and FDB
+// entries follow membership without static peer lists.
+//
+// A Node implements memberlist.Delegate and memberlist.EventDelegate. Each
+// FDB change is a small named broadcast ("<vni>/<mac>"), so a newer
+// version replaces a queued older one; push/pull anti-entropy repairs what
+// broadcasts missed. Every entry carries its owner node, the owner's
+// incarnation (its start time) and a version (a hybrid logical clock), so
+// the newest announcement of a MAC wins and a restarted node's old entries
+// are purged. The wire formats (meta.go, wire.go) are versioned, decoded
+// strictly, and fuzzed.
+package gossip

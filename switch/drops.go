@@ -1,6 +1,10 @@
 package vswitch
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/vxswitch/vxswitch/switch/capture"
+)
 
 // DropReason says why the switch did not deliver a frame. Reasons are
 // counters, never log lines: the forwarding loops continue after a drop.
@@ -90,3 +94,10 @@ func DropReasons() []DropReason {
 type dropCounters struct{ d [numDropReasons]atomic.Uint64 }
 
 func (d *dropCounters) add(r DropReason) { d.d[r].Add(1) }
+
+// captureEgressDrop records, at the capture drop point, a frame dropped on
+// its way out of port p (pkt has PacketStartOffset bytes of headroom).
+func (sw *Switch) captureEgressDrop(r DropReason, p *Port, pkt []byte) {
+	m := capture.Meta{Point: capture.Drop, Port: p.name, VNI: p.vni, Decision: dropped(r)}
+	sw.capture.Capture(&m, pkt[PacketStartOffset:])
+}

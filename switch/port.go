@@ -74,6 +74,9 @@ type PortConfig struct {
 // reading from it. The switch owns dev from then on and closes it in
 // RemovePort or Close.
 func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
+	if dev == nil {
+		return nil, errors.New("vswitch: AddPort needs a device")
+	}
 	if cfg.VNI > encap.MaxVNI {
 		return nil, fmt.Errorf("vswitch: port %s: VNI %d out of range (0-%d)", dev.Name(), cfg.VNI, encap.MaxVNI)
 	}
@@ -180,6 +183,9 @@ func (sw *Switch) PortName(id uint32) string {
 func (p *Port) fits(sw *Switch, pkt []byte) bool {
 	if len(pkt)-PacketStartOffset > p.maxFrame() {
 		sw.drops.add(DropOversize)
+		if sw.capture.Active() {
+			sw.captureEgressDrop(DropOversize, p, pkt)
+		}
 		return false
 	}
 	return true

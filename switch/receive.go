@@ -8,6 +8,7 @@ import (
 
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/switch/capture"
 	"github.com/vxswitch/vxswitch/vtep"
 )
 
@@ -35,6 +36,7 @@ func (sw *Switch) routineReceiveFromVTEP(fn vtep.ReceiveFunc) {
 				sw.drops.add(DropOversize)
 				continue
 			}
+			out.srcPort = eps[i].Port()
 			sw.forwardFromVTEP(bufs[i][:sizes[i]], eps[i].Addr().Unmap(), out)
 		}
 		out.flush()
@@ -58,34 +60,60 @@ func (sw *Switch) routineReceiveFromVTEP(fn vtep.ReceiveFunc) {
 }
 
 // forwardFromVTEP handles one received VXLAN packet pkt (header and inner
-// frame) from the outer source address src.
+// frame) from the outer source address src (and out.srcPort). While a
+// capture runs it records the packet with the decision (and, for a drop,
+// at the drop point too) under a new ID that the frames delivered carry.
 func (sw *Switch) forwardFromVTEP(pkt []byte, src netip.Addr, out *egress) {
+	if !sw.capture.Active() {
+		out.id = 0
+		sw.switchFromVTEP(pkt, src, out)
+		return
+	}
+	out.id = sw.capture.NextID()
+	d := sw.switchFromVTEP(pkt, src, out)
+	m := capture.Meta{
+		Point: capture.UnderlayIn, VXLAN: true, Decision: d, ID: out.id,
+		Local: sw.localAddr(), Remote: netip.AddrPortFrom(src, out.srcPort),
+	}
+	if len(pkt) >= encap.VXLANHeaderLen {
+		m.VNI = encap.VXLAN(pkt).VNI()
+	}
+	sw.capture.Capture(&m, pkt)
+	if d.Kind == capture.DecisionDrop {
+		m.Point = capture.Drop
+		sw.capture.Capture(&m, pkt)
+	}
+}
+
+// switchFromVTEP is forwardFromVTEP's decision and delivery; it returns
+// the decision for capture.
+func (sw *Switch) switchFromVTEP(pkt []byte, src netip.Addr, out *egress) capture.Decision {
 	vni, inner, err := encap.DecodeVXLAN(pkt)
 	switch {
 	case err == nil:
 	case errors.Is(err, encap.ErrReservedBits):
 		if sw.cfg.Strict {
 			sw.drops.add(DropReservedBits)
-			return
+			return dropped(DropReservedBits)
 		}
 		sw.reservedBitsAccepted.Add(1)
 	case errors.Is(err, encap.ErrNoIFlag):
 		sw.drops.add(DropBadFlags)
-		return
+		return dropped(DropBadFlags)
 	default: // encap.ErrTruncated
 		sw.drops.add(DropTruncated)
-		return
+		return dropped(DropTruncated)
 	}
 	_ = inner // the inner frame is pkt[PacketStartOffset:]
 	if f := sw.cfg.SourceFilter; f != nil && !f(src) {
 		sw.drops.add(DropNotMember)
-		return
+		return dropped(DropNotMember)
 	}
 	t := sw.topo.Load()
 	vs := t.vnis[vni]
 	if vs == nil {
 		sw.drops.add(DropUnknownVNI)
-		return
+		return dropped(DropUnknownVNI)
 	}
 	vs.c.rxPackets.Add(1)
 	vs.c.rxBytes.Add(uint64(len(pkt)))
@@ -93,7 +121,7 @@ func (sw *Switch) forwardFromVTEP(pkt []byte, src netip.Addr, out *egress) {
 	srcMAC := frame.Source()
 	if !srcMAC.IsUnicast() {
 		sw.drops.add(DropBadSourceMAC)
-		return
+		return dropped(DropBadSourceMAC)
 	}
 	if !sw.cfg.NoLearning {
 		if r := sw.fdb.Learn(vni, srcMAC, fdb.Dest{Remote: src}); r == fdb.LearnRejectedCap {
@@ -105,11 +133,11 @@ func (sw *Switch) forwardFromVTEP(pkt []byte, src netip.Addr, out *egress) {
 		if d, ok := sw.fdb.Lookup(vni, dst); ok {
 			if d.Port == 0 {
 				sw.drops.add(DropSplitHorizon)
-				return
+				return dropped(DropSplitHorizon)
 			}
 			if q := t.ports[d.Port]; q != nil {
 				out.toPort(q, pkt)
-				return
+				return capture.Decision{Kind: capture.DecisionPort, Port: q.name}
 			}
 		}
 	}
@@ -118,12 +146,18 @@ func (sw *Switch) forwardFromVTEP(pkt []byte, src netip.Addr, out *egress) {
 	out.flush()
 	if len(vs.ports) == 0 {
 		sw.drops.add(DropNoRoute)
-		return
+		return dropped(DropNoRoute)
 	}
+	sent := 0
 	for _, q := range vs.ports {
 		if q.fits(sw, pkt) {
+			if sw.capture.Active() {
+				sw.capturePortOut(q, pkt, out.id)
+			}
 			out.one[0] = pkt
 			q.deliver(sw, out.one[:])
+			sent++
 		}
 	}
+	return capture.Decision{Kind: capture.DecisionFlood, Count: sent}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/switch/capture"
 )
 
 // routineReadFromPort reads batches of frames from one port and forwards
@@ -54,28 +55,49 @@ func (sw *Switch) routineReadFromPort(p *Port) {
 }
 
 // forwardFromPort switches one frame that arrived on port p. pkt holds
-// PacketStartOffset bytes of headroom followed by the frame.
+// PacketStartOffset bytes of headroom followed by the frame. While a
+// capture runs it records the frame with the decision (and, for a drop, at
+// the drop point too) under a new ID that the copies sent carry.
 func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
+	if !sw.capture.Active() {
+		out.id = 0
+		sw.switchFromPort(p, pkt, out)
+		return
+	}
+	out.id = sw.capture.NextID()
+	d := sw.switchFromPort(p, pkt, out)
+	m := capture.Meta{Point: capture.PortIn, Port: p.name, VNI: p.vni, Decision: d, ID: out.id}
+	frame := pkt[PacketStartOffset:]
+	sw.capture.Capture(&m, frame)
+	if d.Kind == capture.DecisionDrop {
+		m.Point = capture.Drop
+		sw.capture.Capture(&m, frame)
+	}
+}
+
+// switchFromPort is forwardFromPort's decision and delivery; it returns
+// the decision for capture.
+func (sw *Switch) switchFromPort(p *Port, pkt []byte, out *egress) capture.Decision {
 	frame := encap.Ethernet(pkt[PacketStartOffset:])
 	if len(frame) < encap.EthernetMinimumSize {
 		sw.drops.add(DropTruncated)
-		return
+		return dropped(DropTruncated)
 	}
 	p.rxPackets.Add(1)
 	p.rxBytes.Add(uint64(len(frame)))
 	if len(frame) > p.maxFrame() {
 		sw.drops.add(DropOversize)
-		return
+		return dropped(DropOversize)
 	}
 	src := frame.Source()
 	if !src.IsUnicast() {
 		sw.drops.add(DropBadSourceMAC)
-		return
+		return dropped(DropBadSourceMAC)
 	}
 	t := sw.topo.Load()
 	vs := t.vnis[p.vni]
 	if vs == nil { // port detached concurrently
-		return
+		return capture.Decision{}
 	}
 	if !sw.cfg.NoLearning {
 		if r := sw.fdb.Learn(p.vni, src, fdb.Dest{Port: p.id}); r == fdb.LearnRejectedCap {
@@ -92,16 +114,16 @@ func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
 			if d.Port != 0 {
 				if d.Port == p.id {
 					sw.drops.add(DropHairpin)
-					return
+					return dropped(DropHairpin)
 				}
 				if q := t.ports[d.Port]; q != nil {
 					out.toPort(q, pkt)
-					return
+					return capture.Decision{Kind: capture.DecisionPort, Port: q.name}
 				}
 				// Stale entry for a port being removed: flood instead.
 			} else {
 				out.toRemote(vs, netip.AddrPortFrom(d.Remote, sw.cfg.Port), pkt)
-				return
+				return capture.Decision{Kind: capture.DecisionUnicast, Remote: d.Remote}
 			}
 		}
 	}
@@ -110,6 +132,9 @@ func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
 	sent := 0
 	for _, q := range vs.ports {
 		if q != p && q.fits(sw, pkt) {
+			if sw.capture.Active() {
+				sw.capturePortOut(q, pkt, out.id)
+			}
 			out.one[0] = pkt
 			q.deliver(sw, out.one[:])
 			sent++
@@ -121,7 +146,9 @@ func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
 	}
 	if sent == 0 {
 		sw.drops.add(DropNoRoute)
+		return dropped(DropNoRoute)
 	}
+	return capture.Decision{Kind: capture.DecisionFlood, Count: sent}
 }
 
 // egress collects consecutive frames for the same destination into one
@@ -134,13 +161,20 @@ type egress struct {
 	remote netip.AddrPort
 	vs     *vniState // ...or a remote VTEP, in this VNI
 	one    [1][]byte // scratch for single writes
+
+	// For capture: the ID of the frame being switched and the IDs of the
+	// pending frames (parallel to bufs).
+	id  uint64
+	ids []uint64
+	// srcPort is the outer UDP source port of the packet being received.
+	srcPort uint16
 }
 
 func newEgress(sw *Switch, batch int) *egress {
 	if batch < 1 {
 		batch = 1
 	}
-	return &egress{sw: sw, bufs: make([][]byte, 0, batch)}
+	return &egress{sw: sw, bufs: make([][]byte, 0, batch), ids: make([]uint64, 0, batch)}
 }
 
 func (e *egress) toPort(p *Port, pkt []byte) {
@@ -152,6 +186,7 @@ func (e *egress) toPort(p *Port, pkt []byte) {
 		e.port = p
 	}
 	e.bufs = append(e.bufs, pkt)
+	e.ids = append(e.ids, e.id)
 }
 
 func (e *egress) toRemote(vs *vniState, dst netip.AddrPort, pkt []byte) {
@@ -160,6 +195,7 @@ func (e *egress) toRemote(vs *vniState, dst netip.AddrPort, pkt []byte) {
 		e.remote, e.vs = dst, vs
 	}
 	e.bufs = append(e.bufs, pkt)
+	e.ids = append(e.ids, e.id)
 }
 
 // flush hands the pending batch to its destination.
@@ -169,6 +205,9 @@ func (e *egress) flush() {
 		return
 	}
 	sw := e.sw
+	if sw.capture.Active() {
+		e.capture()
+	}
 	switch {
 	case e.port != nil:
 		e.port.deliver(sw, e.bufs)
@@ -187,5 +226,48 @@ func (e *egress) flush() {
 	}
 	clear(e.bufs)
 	e.bufs = e.bufs[:0]
+	e.ids = e.ids[:0]
 	e.port, e.remote, e.vs = nil, netip.AddrPort{}, nil
+}
+
+// dropped is the capture decision for a drop.
+func dropped(r DropReason) capture.Decision {
+	return capture.Decision{Kind: capture.DecisionDrop, Reason: r.String()}
+}
+
+// capture records the pending batch at its egress point.
+func (e *egress) capture() {
+	sw := e.sw
+	for i, pkt := range e.bufs {
+		var id uint64
+		if i < len(e.ids) {
+			id = e.ids[i]
+		}
+		if e.port != nil {
+			sw.capturePortOut(e.port, pkt, id)
+			continue
+		}
+		m := capture.Meta{Point: capture.UnderlayOut, VNI: e.vs.vni, VXLAN: true, Local: sw.localAddr(), Remote: e.remote, ID: id}
+		sw.capture.Capture(&m, pkt)
+	}
+}
+
+// capturePortOut records pkt's frame as written to port q.
+func (sw *Switch) capturePortOut(q *Port, pkt []byte, id uint64) {
+	m := capture.Meta{Point: capture.PortOut, Port: q.name, VNI: q.vni, ID: id}
+	sw.capture.Capture(&m, pkt[PacketStartOffset:])
+}
+
+// localAddr is the VTEP's underlay address for synthesized outer headers:
+// the bind's LocalAddr when it has one (StdBind, vteptest.ChannelBind),
+// else the unspecified address and the VXLAN port. Sent packets show this
+// port as their source; the bind's per-flow source port is not visible to
+// the switch.
+func (sw *Switch) localAddr() netip.AddrPort {
+	if b, ok := sw.bind.(interface{ LocalAddr() netip.AddrPort }); ok {
+		if a := b.LocalAddr(); a.IsValid() {
+			return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		}
+	}
+	return netip.AddrPortFrom(netip.Addr{}, sw.cfg.Port)
 }

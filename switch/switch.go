@@ -12,6 +12,7 @@ import (
 
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/switch/capture"
 	"github.com/vxswitch/vxswitch/vtep"
 )
 
@@ -90,6 +91,10 @@ type Switch struct {
 	drops                dropCounters
 	reservedBitsAccepted atomic.Uint64
 
+	// capture fans frames out to running packet captures; the loops call
+	// it only when capture.Active() (one atomic load).
+	capture capture.Hub
+
 	// errLog limits error logs from the loops to one per second.
 	errLog struct{ last atomic.Int64 }
 
@@ -140,6 +145,10 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 
 // FDB returns the switch's forwarding database.
 func (sw *Switch) FDB() *fdb.Table { return sw.fdb }
+
+// Capture returns the switch's capture hub: Start a capture.Session on it
+// to record frames at every hop. The hub lives as long as the switch.
+func (sw *Switch) Capture() *capture.Hub { return &sw.capture }
 
 // Config returns the configuration the switch runs with.
 func (sw *Switch) Config() Config { return sw.cfg }

@@ -37,8 +37,13 @@ type Filter struct {
 	root *node
 }
 
-// String returns the expression the filter was parsed from.
-func (f *Filter) String() string { return f.expr }
+// String returns the expression the filter was parsed from ("" for nil).
+func (f *Filter) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.expr
+}
 
 // SyntaxError is returned by ParseFilter for an expression it cannot
 // parse. Pos is the byte offset (0-based) of the offending token in Expr.

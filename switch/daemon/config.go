@@ -77,6 +77,8 @@ type Config struct {
 	StateDir string `yaml:"state-dir"`
 	// Gateways are "VNI:CIDR" host-side gateway ports (ParseGateway).
 	Gateways []string `yaml:"gateway"`
+	// Capture is a rotating pcapng capture (file only; see CaptureConfig).
+	Capture CaptureConfig `yaml:"capture"`
 }
 
 // DefaultConfig returns the defaults every flag documents.

@@ -185,6 +185,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	srv := api.NewServer(sw, log)
 	srv.SetInfo(api.Info{Version: Version, Local: local.String(), Port: cfg.Port, Started: time.Now()})
 	attacher.Register(srv)
+	srv.Handle("/v1/capture", api.CaptureHandler(sw.Capture(), log))
+	stopCapture, err := startCapture(sw, cfg.Capture, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopCapture()
 	apiErr := make(chan error, 1)
 	go func() { apiErr <- srv.Serve(ln) }()
 	defer func() {

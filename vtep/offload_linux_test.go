@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -406,4 +407,96 @@ func FuzzGROSize(f *testing.F) {
 			t.Fatalf("GRO size out of range: %d", got)
 		}
 	})
+}
+
+// TestStdBindGSOEIO injects EIO into every GSO sendmmsg, as a kernel whose
+// route device cannot offload checksums returns it, and checks that Send
+// still delivers every datagram in order, turns GSO off on that socket
+// only, logs once, and sends later trains without GSO.
+func TestStdBindGSOEIO(t *testing.T) {
+	var gsoCalls atomic.Int32
+	sendFault = func(ms []unix.Mmsghdr) unix.Errno {
+		if ms[0].Hdr.Controllen > 0 {
+			gsoCalls.Add(1)
+			return unix.EIO
+		}
+		return 0
+	}
+	t.Cleanup(func() { sendFault = nil })
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			skipNoFamily(t, fam.local)
+			gsoCalls.Store(0)
+			var logs atomic.Int32
+			a, _ := openBind(t, fam.local, Config{Logf: func(string, ...any) { logs.Add(1) }})
+			b, recv := openBind(t, fam.local, Config{})
+			before := a.Offload()
+			if !before.GSO {
+				t.Skip("kernel without UDP GSO")
+			}
+			want := append(trainOf(2, 40, 1400, 600), trainOf(2, 20, 1000, 0)...)
+			for range 3 {
+				if err := a.Send(want, b.LocalAddr()); err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				got, _, _ := receiveN(t, b, recv, len(want), 2048)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("unexpected datagrams (-want +got):\n%s", diff)
+				}
+			}
+			if got := gsoCalls.Load(); got != 1 {
+				t.Fatalf("unexpected GSO attempts (later Sends must not try GSO on that socket):\n- want: 1\n-  got: %d", got)
+			}
+			after := a.Offload()
+			if after.GSO || after.GSOSockets != before.GSOSockets-1 {
+				t.Fatalf("unexpected status after EIO:\n- want: %d GSO sockets\n-  got: %v", before.GSOSockets-1, after)
+			}
+			if got := logs.Load(); got != 1 {
+				t.Fatalf("unexpected number of log lines:\n- want: 1\n-  got: %d", got)
+			}
+		})
+	}
+}
+
+// BenchmarkStdBindOffload sends and receives batches of 1400-byte datagrams
+// of one inner flow (the segments of a TSO super-frame) in lockstep, with
+// GSO and GRO on and off.
+func BenchmarkStdBindOffload(b *testing.B) {
+	const size = 1400
+	for _, fam := range families {
+		for _, mode := range []struct {
+			name string
+			cfg  Config
+		}{{"on", Config{}}, {"off", Config{NoGSO: true, NoGRO: true}}} {
+			b.Run(fmt.Sprintf("%s/%d/offload=%s", fam.name, size, mode.name), func(b *testing.B) {
+				skipNoFamily(b, fam.local)
+				tx, _ := openBind(b, fam.local, mode.cfg)
+				rx, recv := openBind(b, fam.local, mode.cfg)
+				dst := rx.LocalAddr()
+				batch := trainOf(1, tx.BatchSize(), size, 0)
+				bufs := make([][]byte, rx.BatchSize())
+				for i := range bufs {
+					bufs[i] = make([]byte, 2048)
+				}
+				sizes, eps := make([]int, len(bufs)), make([]netip.AddrPort, len(bufs))
+				b.SetBytes(size)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for sent := 0; sent < b.N; {
+					k := min(len(batch), b.N-sent)
+					if err := tx.Send(batch[:k], dst); err != nil {
+						b.Fatal(err)
+					}
+					for got := 0; got < k; {
+						n, err := recv(bufs, sizes, eps)
+						if err != nil {
+							b.Fatal(err)
+						}
+						got += n
+					}
+					sent += k
+				}
+			})
+		}
+	}
 }

@@ -73,12 +73,7 @@ func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 			if sb.queued[s] == 0 {
 				continue
 			}
-			maxSeg := 1
-			if sock.gso.Load() {
-				maxSeg = b.maxSegments
-			}
-			m := sb.build(sb.iovs[s*batch:s*batch+sb.queued[s]], maxSeg, maxPayload)
-			if err := b.sendAll(sock, sb, m); err != nil && first == nil {
+			if err := b.sendGroup(sock, sb, sb.iovs[s*batch:s*batch+sb.queued[s]], maxPayload); err != nil && first == nil {
 				first = err
 			}
 		}
@@ -187,6 +182,12 @@ func (sb *sendBatch) reset() {
 // sendmmsg is writeFn: one sendmmsg(2) of sb.ms. It reports false on
 // EAGAIN so RawConn.Write waits for the socket to become writable.
 func (sb *sendBatch) sendmmsg(fd uintptr) bool {
+	if sendFault != nil {
+		if errno := sendFault(sb.ms); errno != 0 {
+			sb.sent, sb.errno = 0, errno
+			return true
+		}
+	}
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&sb.ms[0])), uintptr(len(sb.ms)), 0, 0, 0)
@@ -201,6 +202,11 @@ func (sb *sendBatch) sendmmsg(fd uintptr) bool {
 	}
 }
 
+// sendFault, when set by a test, runs before every sendmmsg(2); a non-zero
+// result fails the call with that errno, as if the kernel refused ms[0].
+// It is nil outside tests.
+var sendFault func(ms []unix.Mmsghdr) unix.Errno
+
 // write sends ms on sock with one sendmmsg call and returns how many
 // messages went out, or the error of ms[0].
 func (sb *sendBatch) write(sock *sendSocket, ms []unix.Mmsghdr) (int, error) {
@@ -214,45 +220,64 @@ func (sb *sendBatch) write(sock *sendSocket, ms []unix.Mmsghdr) (int, error) {
 	return sb.sent, nil
 }
 
-// sendAll sends sb.msgs[:m] on sock with as many sendmmsg calls as needed.
+// sendGroup sends iovs (the datagrams queued for sock, in order) with as
+// many sendmmsg calls as needed, coalescing runs while GSO is on for sock.
 // A message the kernel refuses is skipped (a GSO message may be resent as
 // single datagrams first; see Send); the first error is returned.
-func (b *StdBind) sendAll(sock *sendSocket, sb *sendBatch, m int) error {
+func (b *StdBind) sendGroup(sock *sendSocket, sb *sendBatch, iovs []unix.Iovec, maxPayload int) error {
 	var first error
-	ms, segs := sb.msgs[:m], sb.segs[:m]
-	for len(ms) > 0 {
-		n, err := sb.write(sock, ms)
-		if err == nil {
-			ms, segs = ms[n:], segs[n:]
-			continue
+	for len(iovs) > 0 {
+		maxSeg := 1
+		if sock.gso.Load() {
+			maxSeg = b.maxSegments
 		}
-		errno, ok := err.(unix.Errno)
-		if !ok { // the socket is unusable; nothing else will go out
-			return err
-		}
-		if segs[0] > 1 && (errno == unix.EIO || errno == unix.EINVAL || errno == unix.EMSGSIZE) {
-			if errno == unix.EIO && sock.gso.CompareAndSwap(true, false) && b.gsoLogged.CompareAndSwap(false, true) {
-				b.cfg.Logf("vtep: UDP GSO send failed with EIO (the route's device cannot offload); GSO disabled on source port %d", sock.port)
+		m := sb.build(iovs, maxSeg, maxPayload)
+		ms, segs := sb.msgs[:m], sb.segs[:m]
+		for len(ms) > 0 {
+			n, err := sb.write(sock, ms)
+			if err == nil {
+				for _, k := range segs[:n] {
+					iovs = iovs[k:]
+				}
+				ms, segs = ms[n:], segs[n:]
+				continue
 			}
-			err = b.sendEach(sock, sb, &ms[0], segs[0])
-		} else {
-			err = os.NewSyscallError("sendmmsg", errno)
+			errno, ok := err.(unix.Errno)
+			if !ok { // the socket is unusable; nothing else will go out
+				return err
+			}
+			k := segs[0]
+			eio := false
+			if k > 1 && (errno == unix.EIO || errno == unix.EINVAL || errno == unix.EMSGSIZE) {
+				if errno == unix.EIO && sock.gso.CompareAndSwap(true, false) {
+					eio = true
+					if b.gsoLogged.CompareAndSwap(false, true) {
+						b.cfg.Logf("vtep: UDP GSO send failed with EIO (the route's device cannot offload checksums); GSO disabled on source port %d", sock.port)
+					}
+				}
+				err = b.sendEach(sock, sb, iovs[:k])
+			} else {
+				err = os.NewSyscallError("sendmmsg", errno)
+			}
+			if err != nil && first == nil {
+				first = err
+			}
+			iovs = iovs[k:]
+			ms, segs = ms[1:], segs[1:]
+			if eio {
+				break // rebuild the rest without GSO
+			}
 		}
-		if err != nil && first == nil {
-			first = err
-		}
-		ms, segs = ms[1:], segs[1:]
 	}
 	return first
 }
 
-// sendEach resends the k datagrams of the GSO message h one per message,
-// without UDP_SEGMENT, and returns the first error.
-func (b *StdBind) sendEach(sock *sendSocket, sb *sendBatch, h *unix.Mmsghdr, k int) error {
+// sendEach resends the datagrams of a refused GSO message one per
+// message, without UDP_SEGMENT, and returns the first error.
+func (b *StdBind) sendEach(sock *sendSocket, sb *sendBatch, iovs []unix.Iovec) error {
 	var first error
-	iovs := unsafe.Slice(h.Hdr.Iov, k)
 	for i := range iovs {
-		sb.single[0].Hdr = unix.Msghdr{Name: h.Hdr.Name, Namelen: h.Hdr.Namelen, Iov: &iovs[i]}
+		sb.single[0].Hdr = unix.Msghdr{Name: sb.name, Namelen: sb.namelen, Iov: &iovs[i]}
 		sb.single[0].Hdr.SetIovlen(1)
 		if _, err := sb.write(sock, sb.single[:]); err != nil && first == nil {
 			if errno, ok := err.(unix.Errno); ok {

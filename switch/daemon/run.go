@@ -95,6 +95,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	swCfg.Port = cfg.Port
 	swCfg.Strict = cfg.Strict
 	swCfg.NoLearning = cfg.NoLearning
+	// Age at least twice per ageing period, so that a learned entry lives
+	// at most 1.5 × --ageing, not --ageing plus the default 5 s interval.
+	swCfg.AgeInterval = min(swCfg.AgeInterval, max(cfg.Ageing/2, 100*time.Millisecond))
 	swCfg.Logger = log
 	sw, err := vswitch.New(swCfg, bind, table)
 	if err != nil {

@@ -288,7 +288,7 @@ func startCapture(t *testing.T, ctx context.Context, ns *netns.NS, iface string,
 	requireTools(t, "tcpdump")
 	c := &capture{path: filepath.Join(t.TempDir(), iface+".pcap"), stderr: &syncBuffer{}, done: make(chan struct{})}
 	// -Z root: do not drop privileges, the pcap directory is root's.
-	args := append([]string{"-i", iface, "-n", "-U", "-Z", "root", "-w", c.path}, filter...)
+	args := append([]string{"-i", iface, "-n", "-U", "--immediate-mode", "-Z", "root", "-w", c.path}, filter...)
 	c.cmd = ns.Command(context.Background(), "tcpdump", args...)
 	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {

@@ -252,6 +252,7 @@ func TestTsharkPcapNG(t *testing.T) {
 	// The decision and the linking ID: A's ARP request was flooded to 1
 	// VTEP, and the underlay-out packet carries the ingress frame's ID.
 	comments := lines(tshark(t, "-r", fa, "-T", "fields", "-e", "frame.comment"))
+	t.Logf("A's comments:\n%s", strings.Join(comments, "\n"))
 	ids := map[string][]string{}
 	var floods int
 	for _, c := range comments {

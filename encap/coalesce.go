@@ -2,6 +2,11 @@ package encap
 
 import "encoding/binary"
 
+// MaxCoalescedSegments bounds the segments of one coalesced super-frame,
+// so that it is written with at most MaxCoalescedSegments+1 iovecs, far
+// below UIO_MAXIOV.
+const MaxCoalescedSegments = 64
+
 // MaxCoalescedIPLen bounds a coalesced super-frame: its IPv4 Total Length,
 // or the IPv6 fixed header plus Payload Length, fits the 16-bit length
 // fields (no jumbograms).
@@ -49,7 +54,7 @@ type coalesceGroup struct {
 // with optionally ECE and PSH (never SYN, FIN, RST, URG or CWR), a payload
 // no longer than the first segment's (a shorter one, or one with PSH,
 // ends the group), a valid TCP checksum, and the result stays within
-// MaxCoalescedIPLen. Frames of one flow keep their order; frames of
+// MaxCoalescedIPLen and MaxCoalescedSegments. Frames of one flow keep their order; frames of
 // different flows and non-TCP frames may be reordered relative to each
 // other, which Ethernet allows.
 //
@@ -226,7 +231,7 @@ func (c *Coalescer) canMerge(g *coalesceGroup, frame []byte, s *coalesceGroup) b
 	if s.hdrLen != g.hdrLen || s.mss > g.mss || s.nextSeq-uint32(s.mss) != g.nextSeq {
 		return false
 	}
-	if g.hdrLen-g.ipStart+g.payload+s.mss > MaxCoalescedIPLen {
+	if g.count >= MaxCoalescedSegments || g.hdrLen-g.ipStart+g.payload+s.mss > MaxCoalescedIPLen {
 		return false
 	}
 	// Ethernet header (and VLAN tag) identical.
@@ -256,21 +261,25 @@ func (c *Coalescer) canMerge(g *coalesceGroup, frame []byte, s *coalesceGroup) b
 		string(ht[tcpUrgentPtrOffset:]) != string(ft[tcpUrgentPtrOffset:]) {
 		return false
 	}
-	// Both checksums must verify: the merged frame gets a new one, which
-	// would hide corruption of either.
+	// Both checksums (and IPv4 header checksums) must verify: the merged
+	// frame gets new ones, which would hide corruption of either.
 	if g.count == 1 && !segmentChecksumValid(head, g) {
 		return false
 	}
 	return segmentChecksumValid(frame, s)
 }
 
-// segmentChecksumValid verifies the TCP checksum of a parsed segment.
+// segmentChecksumValid verifies the TCP checksum of a parsed segment, and
+// for IPv4 the header checksum.
 func segmentChecksumValid(frame []byte, g *coalesceGroup) bool {
 	ip := frame[g.ipStart:]
 	var sum uint32
 	if g.v6 {
 		sum = uint32(Checksum(ip[ipv6SrcOffset:ipv6DstOffset+16], 0))
 	} else {
+		if Checksum(ip[:IPv4MinimumSize], 0) != 0xffff {
+			return false
+		}
 		sum = uint32(Checksum(ip[ipv4SrcOffset:ipv4DstOffset+4], 0))
 	}
 	seg := frame[g.l4Start:]

@@ -382,9 +382,13 @@ func coalesceRoundTrip(tb testing.TB, c *Coalescer, frames [][]byte) int {
 			if h.GSOType == VirtioNetHdrGSONone || h.HdrLen == 0 {
 				tb.Fatalf("output %d: %d segments without a GSO header: %+v", i, segs, h)
 			}
-			if len(frame)-int(h.CsumStart) > MaxCoalescedIPLen {
+			if segs > MaxCoalescedSegments || len(frame)-int(h.CsumStart) > MaxCoalescedIPLen {
 				tb.Fatalf("output %d: %d bytes, over the limit", i, len(frame))
 			}
+		}
+		if len(frame) < EthernetMinimumSize { // passed through; Segment rejects it
+			out = append(out, frame)
+			continue
 		}
 		m, err := Segment(frame, h, bufs, sizes, 0)
 		if err != nil {

@@ -107,6 +107,9 @@ func SegmentCount(super []byte, h VirtioNetHdrFields) (int, error) {
 		return 0, err
 	}
 	if h.GSOType == VirtioNetHdrGSONone {
+		if len(super) < EthernetMinimumSize {
+			return 0, errGSOEthernet
+		}
 		return 1, nil
 	}
 	l, err := parseGSO(super, &h)
@@ -170,6 +173,9 @@ func SegmentRange(super []byte, h VirtioNetHdrFields, first int, outBufs [][]byt
 	}
 	room := min(len(outBufs), len(sizes))
 	if h.GSOType == VirtioNetHdrGSONone {
+		if len(super) < EthernetMinimumSize {
+			return 0, errGSOEthernet
+		}
 		if first != 0 {
 			return 0, errFirstTooBig
 		}

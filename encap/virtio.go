@@ -133,8 +133,8 @@ var (
 	// GSO type, a GSO frame without NEEDS_CSUM or with gso_size 0, or
 	// csum_start/csum_offset outside the frame.
 	ErrVirtioHdr = errors.New("encap: invalid virtio-net header")
-	// ErrGSOFrame means a GSO super-frame does not hold what its header
-	// announces: not Ethernet + IPv4/IPv6 + TCP/UDP at csum_start, IP
+	// ErrGSOFrame means a frame is shorter than an Ethernet header, or a
+	// GSO super-frame does not hold what its header announces: not Ethernet + IPv4/IPv6 + TCP/UDP at csum_start, IP
 	// options or extension headers, a fragment, or no payload.
 	ErrGSOFrame = errors.New("encap: malformed GSO super-frame")
 	// ErrShortBuffer means an output buffer cannot hold a segment at the

@@ -48,6 +48,26 @@ type Config struct {
 	// of the same name attach several queues. Without it, a TAP can be open
 	// by one file descriptor only and a second Create fails with EBUSY.
 	MultiQueue bool
+
+	// Offload opens the TAP with IFF_VNET_HDR and asks the kernel for
+	// checksum, TSO4/TSO6 and USO offloads (TUNSETOFFLOAD), so that Read
+	// gets whole 64 KiB TCP/UDP super-frames from the kernel (split into
+	// MSS-sized frames before the caller sees them) and Write may hand the
+	// kernel coalesced TCP super-frames. The offloads are invisible to the
+	// caller: frames in and out are ordinary Ethernet frames, and BatchSize
+	// grows to OffloadBatchSize. If the kernel refuses, Create falls back
+	// to a plain TAP, logs the reason with Logf, and TAP.Offloads reports
+	// it.
+	Offload bool
+
+	// NoGRO, with Offload, stops Write from coalescing TCP segments into
+	// super-frames (some kernels have had bugs receiving them); it can
+	// also be changed at run time with TAP.SetGRO.
+	NoGRO bool
+
+	// Logf, if not nil, receives the rare messages Create has for the
+	// operator (offload fallback). Never called per frame.
+	Logf func(format string, args ...any)
 }
 
 // Errors returned, always wrapped in an *OpError (whose message adds the

@@ -78,3 +78,12 @@ func LinkSetHardwareAddr(name string, mac encap.MAC) error {
 func LinkIndex(name string) (int, error) { return 0, linkUnsupported("get index", name) }
 
 func linkUnsupported(op, name string) error { return &OpError{Op: op, Name: name, Err: ErrUnsupported} }
+
+// Offloads is the zero Offloads off Linux.
+func (t *TAP) Offloads() Offloads { return Offloads{} }
+
+// SetGRO does nothing off Linux.
+func (t *TAP) SetGRO(bool) {}
+
+// ReadDrops is 0 off Linux.
+func (t *TAP) ReadDrops() uint64 { return 0 }

@@ -27,10 +27,12 @@ import (
 // blocked waiting for a frame parks its goroutine, not a thread, and Close
 // wakes it with an error satisfying errors.Is(err, os.ErrClosed).
 //
-// Read returns one frame per call (water gives an io.ReadWriteCloser), so
-// BatchSize is 1. The offload work (IFF_VNET_HDR, TUNSETOFFLOAD, GSO
-// batches split into many frames per read) will replace water for the
-// datapath descriptor later, as wireguard-go's tun.NativeTun does.
+// Without offloads, Read returns one frame per call (water gives an
+// io.ReadWriteCloser), so BatchSize is 1. With Config.Offload the TAP is
+// opened on golang.org/x/sys instead (water cannot set IFF_VNET_HDR or
+// TUNSETOFFLOAD): Read splits each super-frame the kernel hands over into
+// up to OffloadBatchSize frames, and Write coalesces TCP segments into
+// super-frames, as wireguard-go's tun.NativeTun does for TUN devices.
 type TAP struct {
 	name    string
 	index   int
@@ -46,6 +48,13 @@ type TAP struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// vnet is the offload state when the TAP was opened with
+	// IFF_VNET_HDR (Config.Offload), nil for a plain TAP. It is set at
+	// Create and never changes.
+	vnet *vnet
+	// offloadReason is why Config.Offload fell back to a plain TAP.
+	offloadReason string
 }
 
 var _ Device = (*TAP)(nil)
@@ -92,6 +101,34 @@ func Create(cfg Config) (*TAP, error) {
 			return nil, &OpError{Op: "create", Name: name, Err: err}
 		}
 	}
+	var offloadReason string
+	if cfg.Offload {
+		f, actual, v, err := createVnet(name, cfg)
+		switch {
+		case err == nil:
+			t := &TAP{name: actual, persist: cfg.Persist, file: f, ctl: ctl, vnet: v}
+			v.writeFn = t.writev
+			if err := t.setup(cfg); err != nil {
+				if cfg.Persist && !existed {
+					t.setPersist(false)
+				}
+				t.Close()
+				return nil, err
+			}
+			if v.offloads.Reason != "" && cfg.Logf != nil {
+				cfg.Logf("tap %s: offloads %s", actual, v.offloads)
+			}
+			return t, nil
+		case errors.Is(err, errNoOffload):
+			offloadReason = err.Error()
+			if cfg.Logf != nil {
+				cfg.Logf("tap %s: offloads off, using a plain TAP: %v", name, err)
+			}
+		default:
+			unix.Close(ctl)
+			return nil, createError(name, err)
+		}
+	}
 	ifce, err := water.New(water.Config{
 		DeviceType: water.TAP,
 		PlatformSpecificParams: water.PlatformSpecificParams{
@@ -110,7 +147,7 @@ func Create(cfg Config) (*TAP, error) {
 		unix.Close(ctl)
 		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("water returned %T, want *os.File", ifce.ReadWriteCloser)}
 	}
-	t := &TAP{name: ifce.Name(), persist: cfg.Persist, file: f, ctl: ctl}
+	t := &TAP{name: ifce.Name(), persist: cfg.Persist, file: f, ctl: ctl, offloadReason: offloadReason}
 	if err := t.setup(cfg); err != nil {
 		if cfg.Persist && !existed {
 			t.setPersist(false) // roll back: let Close remove what we made
@@ -315,8 +352,14 @@ func (t *TAP) ctlDo(fn func(fd int) error) error {
 	return fn(t.ctl)
 }
 
-// BatchSize is 1: Read returns one frame per call.
-func (t *TAP) BatchSize() int { return 1 }
+// BatchSize is 1 for a plain TAP (Read returns one frame per call) and
+// OffloadBatchSize with offloads.
+func (t *TAP) BatchSize() int {
+	if t.vnet != nil {
+		return OffloadBatchSize
+	}
+	return 1
+}
 
 // errShortBatch is returned by Read and Write for empty batches or an
 // offset past the end of a buffer. It is preallocated so that the check
@@ -329,9 +372,20 @@ var errShortBatch = fmt.Errorf("tap: batch too short for offset: %w", io.ErrShor
 // errors.Is(err, os.ErrClosed). bufs[0] should have room for the MTU plus
 // an Ethernet header (18 bytes with a VLAN tag) after offset. It does not
 // allocate unless it fails.
+//
+// With offloads, one read(2) fetches one frame or super-frame with its
+// virtio-net header into an internal 64 KiB buffer; Read splits it into
+// bufs[0..n) (each must hold the MTU plus the Ethernet header after
+// offset) and finishes partial checksums. Segments that do not fit in
+// len(bufs) stay pending and are returned first by the next Read. A frame
+// whose virtio-net header or layout makes no sense is dropped and counted
+// (ReadDrops) and reading goes on.
 func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(bufs) == 0 || len(sizes) == 0 || offset < 0 || offset >= len(bufs[0]) {
 		return 0, errShortBatch
+	}
+	if t.vnet != nil {
+		return t.readVnet(bufs, sizes, offset)
 	}
 	n, err := t.file.Read(bufs[0][offset:])
 	if err != nil {
@@ -345,7 +399,17 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // returns how many were written; on error, the first n were. Write does
 // not retain bufs and does not allocate unless it fails. It fails with EIO
 // while the link is down and with os.ErrClosed after Close.
+//
+// With offloads, Write first merges runs of in-order TCP segments of one
+// flow into super-frames (encap.Coalescer; unless SetGRO(false) or
+// Config.NoGRO) and writes each frame or super-frame with its virtio-net
+// header in one writev(2), without copying payloads or modifying bufs.
+// Frames of different flows may then be written in a different order; on
+// error, n counts the frames written, which need not be the first n.
 func (t *TAP) Write(bufs [][]byte, offset int) (int, error) {
+	if t.vnet != nil {
+		return t.writeVnet(bufs, offset)
+	}
 	for i, b := range bufs {
 		if offset < 0 || offset > len(b) {
 			return i, errShortBatch

@@ -63,6 +63,9 @@ func (sw *Switch) Stats() Stats {
 	}
 	for _, vni := range sw.VNIs() {
 		vs := t.vnis[vni]
+		if vs == nil { // served since t was loaded; VNIs() saw a newer topology
+			continue
+		}
 		st.VNIs = append(st.VNIs, VNIStats{
 			VNI: vni, Ports: len(vs.ports),
 			RxPackets: vs.c.rxPackets.Load(), RxBytes: vs.c.rxBytes.Load(),

@@ -20,5 +20,15 @@
 // by the sender (RFC 7348 §4.3), so a datagram larger than the path MTU
 // fails with EMSGSIZE or is dropped on the path.
 //
+// Where the kernel supports them, StdBind uses UDP segmentation offloads
+// (Linux Documentation/networking/segmentation-offloads.rst): on send, a
+// run of equal-length datagrams of one flow goes out as one sendmsg with a
+// UDP_SEGMENT control message (GSO, Linux 4.18+), within the 65 507-byte
+// (IPv4) or 65 527-byte (IPv6) UDP payload limit and the kernel's
+// UDP_MAX_SEGMENTS; on receive, the socket sets UDP_GRO (Linux 5.0+) and
+// splits each coalesced datagram by the segment size the kernel reports.
+// Offloads never change what a peer or the caller sees, and Config.NoGSO
+// and Config.NoGRO turn them off; StdBind.Offload reports what is active.
+//
 // The package vtep/vteptest provides an in-memory Bind for tests.
 package vtep

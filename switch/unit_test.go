@@ -1,0 +1,95 @@
+package vswitch
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/switch/tap"
+	"github.com/vxswitch/vxswitch/vtep"
+)
+
+// unit is one switch driven by direct calls of forwardFromPort and
+// forwardFromVTEP, so every effect of a frame is complete when the call
+// returns: the drop tests, allocation tests, benchmarks and the fuzz
+// target use it. Its ports are sinkDevs unless a test brings its own
+// device; its bind is a sinkBind unless given.
+type unit struct {
+	tb    testing.TB
+	sw    *Switch
+	fdb   *fdb.Table
+	bind  vtep.Bind
+	ports map[string]*Port
+	devs  map[string]*sinkDev
+	out   *egress
+	buf   []byte // receive buffer for fromVTEP, like the loop's
+}
+
+// newUnit returns a unit that is closed when the test ends. A nil bind
+// means a fresh sinkBind.
+func newUnit(tb testing.TB, cfg Config, fcfg fdb.Config, bind vtep.Bind) *unit {
+	tb.Helper()
+	if bind == nil {
+		bind = newSinkBind()
+	}
+	table := fdb.New(fcfg)
+	sw, err := New(cfg, bind, table)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	tb.Cleanup(func() { sw.Close() })
+	return &unit{
+		tb: tb, sw: sw, fdb: table, bind: bind,
+		ports: map[string]*Port{}, devs: map[string]*sinkDev{},
+		out: newEgress(sw, 8), buf: make([]byte, bufSize),
+	}
+}
+
+// add attaches a sinkDev called name with testMTU to vni.
+func (u *unit) add(name string, vni uint32, macs ...encap.MAC) *Port {
+	u.tb.Helper()
+	d := newSinkDev(name, testMTU)
+	u.devs[name] = d
+	return u.addDev(d, vni, macs...)
+}
+
+// addDev attaches dev to vni.
+func (u *unit) addDev(dev tap.Device, vni uint32, macs ...encap.MAC) *Port {
+	u.tb.Helper()
+	p, err := u.sw.AddPort(dev, PortConfig{VNI: vni, LocalMACs: macs})
+	if err != nil {
+		u.tb.Fatalf("AddPort %s: %v", dev.Name(), err)
+	}
+	u.ports[dev.Name()] = p
+	return p
+}
+
+// fromPort forwards frame as if port name had read it.
+func (u *unit) fromPort(name string, frame []byte) {
+	u.tb.Helper()
+	p, ok := u.ports[name]
+	if !ok {
+		u.tb.Fatalf("no port %s", name)
+	}
+	u.sw.forwardFromPort(p, withHeadroom(frame), u.out)
+	u.out.flush()
+}
+
+// fromVTEP forwards the UDP payload pkt as if it came from src.
+func (u *unit) fromVTEP(src netip.Addr, pkt []byte) {
+	n := copy(u.buf, pkt)
+	u.sw.forwardFromVTEP(u.buf[:n], src, u.out)
+	u.out.flush()
+}
+
+// delivered returns the frames each sinkDev port received.
+func (u *unit) delivered() map[string]uint64 {
+	m := map[string]uint64{}
+	for name, d := range u.devs {
+		if n := d.frames.Load(); n > 0 {
+			m[name] = n
+		}
+	}
+	return m
+}

@@ -57,8 +57,10 @@ func TestStats(t *testing.T) {
 	if diff := cmp.Diff(want, u.sw.Stats()); diff != "" {
 		t.Errorf("unexpected stats (-want +got):\n%s", diff)
 	}
-	if got := u.bind.(*sinkBind).count.Load(); got != 3 {
-		t.Errorf("unexpected datagrams sent:\n- want: 3\n-  got: %d", got)
+	bind := u.bind.(*sinkBind)
+	gotSent := map[string]int{"192.0.2.7": bind.sentTo(remote), "192.0.2.8": bind.sentTo(netip.MustParseAddr("192.0.2.8"))}
+	if diff := cmp.Diff(map[string]int{"192.0.2.7": 2, "192.0.2.8": 1}, gotSent); diff != "" {
+		t.Errorf("unexpected datagrams per VTEP (-want +got):\n%s", diff)
 	}
 }
 

@@ -494,3 +494,84 @@ func loadList(t *testing.T, e *env, node int, file string) *libcni.NetworkConfig
 	}
 	return list
 }
+
+// TestPrivilegedCNISpecVersions runs ADD, CHECK (0.4.0 and later) and DEL
+// through libcni for every supported spec version, and the plugin binary
+// with bad configurations and an unreachable daemon: a CNI error with the
+// right code and nothing changed on the node.
+func TestPrivilegedCNISpecVersions(t *testing.T) {
+	e := newEnv(t)
+	cn := libcni.NewCNIConfig([]string{e.bin}, nil)
+	for i, ver := range []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(ver, func(t *testing.T) {
+			p := e.newPod(0)
+			conf := fmt.Sprintf(`{"cniVersion": %q, "name": "v", "plugins": [%s]}`, ver,
+				e.netConf(0, "v", 100, e.hostLocal(0, "v"+strconv.Itoa(i), 60+i, 60+i)))
+			list, err := libcni.ConfListFromBytes([]byte(conf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := &libcni.RuntimeConf{ContainerID: "ver" + strconv.Itoa(i), NetNS: p.ns.Path(), IfName: "eth0"}
+			r, err := cn.AddNetworkList(context.Background(), list, rt)
+			if err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			if r.Version() != ver {
+				t.Errorf("unexpected result version:\n- want: %s\n-  got: %s", ver, r.Version())
+			}
+			if !ping(p.ns, gatewayIP, 3) {
+				t.Errorf("pod cannot ping the gateway")
+			}
+			if ver != "0.3.0" && ver != "0.3.1" {
+				if err := cn.CheckNetworkList(context.Background(), list, rt); err != nil {
+					t.Errorf("CHECK: %v", err)
+				}
+			}
+			for range 2 {
+				if err := cn.DelNetworkList(context.Background(), list, rt); err != nil {
+					t.Errorf("DEL: %v", err)
+				}
+			}
+		})
+	}
+
+	t.Run("BadConfig", func(t *testing.T) {
+		p := e.newPod(0)
+		before := e.attachments(0)
+		tests := []struct {
+			name string
+			conf string
+			code uint
+		}{
+			{"bad JSON", `{"cniVersion": "1.1.0", "name": "x", "vni": `, types.ErrDecodingFailure},
+			{"wrong type", `{"cniVersion": "1.1.0", "name": "x", "type": "vxswitch", "vni": "100", "ipam": {}}`, types.ErrInvalidNetworkConfig},
+			{"VNI out of range", `{"cniVersion": "1.1.0", "name": "x", "type": "vxswitch", "vni": 16777216, "ipam": {}}`, types.ErrInvalidNetworkConfig},
+			{"unsupported version", `{"cniVersion": "9.9.9", "name": "x", "type": "vxswitch", "vni": 1, "ipam": {}}`, types.ErrIncompatibleCNIVersion},
+			{"unreachable daemon", `{"cniVersion": "1.1.0", "name": "x", "type": "vxswitch", "vni": 1, "socket": "/nonexistent/vxswitchd.sock", "ipam": {"type": "host-local", "ranges": [[{"subnet": "198.18.100.0/24"}]]}}`, types.ErrTryAgainLater},
+		}
+		for _, tt := range tests {
+			cmd := exec.Command(filepath.Join(e.bin, "vxswitch"))
+			cmd.Env = []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=bad", "CNI_NETNS=" + p.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH=" + e.bin}
+			cmd.Stdin = strings.NewReader(tt.conf)
+			out, err := cmd.Output()
+			if err == nil {
+				t.Errorf("%s: ADD succeeded: %s", tt.name, out)
+				continue
+			}
+			var te types.Error
+			if jerr := json.Unmarshal(out, &te); jerr != nil {
+				t.Errorf("%s: output is not a CNI error: %v: %s", tt.name, jerr, out)
+				continue
+			}
+			if te.Code != tt.code {
+				t.Errorf("%s: unexpected code:\n- want: %d\n-  got: %d (%s: %s)", tt.name, tt.code, te.Code, te.Msg, te.Details)
+			}
+		}
+		if got := e.attachments(0); len(got) != len(before) {
+			t.Errorf("unexpected attachments after failed ADDs:\n- want: %d\n-  got: %d", len(before), len(got))
+		}
+		if ifs := links(t, p.ns); len(ifs) != 1 {
+			t.Errorf("unexpected links in the pod:\n- want: [lo]\n-  got: %v", ifs)
+		}
+	})
+}

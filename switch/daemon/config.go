@@ -257,6 +257,12 @@ func loadFile(path string) (Config, error) {
 				return Config{}, fmt.Errorf("config %s: line %d: %w", path, n.Line, err)
 			}
 		case yaml.MappingNode:
+			// Node.Decode does not inherit KnownFields: reject typos here.
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k := n.Content[i]; k.Value != "name" && k.Value != "vni" && k.Value != "mac" {
+					return Config{}, fmt.Errorf("config %s: line %d: tap: unknown key %q (want name, vni, mac)", path, k.Line, k.Value)
+				}
+			}
 			if err := n.Decode(&t); err != nil {
 				return Config{}, fmt.Errorf("config %s: line %d: %w", path, n.Line, err)
 			}

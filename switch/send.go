@@ -24,8 +24,14 @@ func (sw *Switch) routineReadFromPort(p *Port) {
 	bs := p.dev.BatchSize()
 	bufs := make([][]byte, bs)
 	sizes := make([]int, bs)
+	// A port reads frames no larger than its MTU allows (an offload TAP
+	// splits super-frames to that size before they reach us), so its
+	// buffers need not be bufSize: 128 buffers of an offload TAP would
+	// otherwise pin 8 MiB per port. The slack keeps a frame that is too
+	// large whole, so it is counted as oversize rather than truncated.
+	size := min(bufSize, PacketStartOffset+max(p.maxFrame(), encap.EthernetHeaderLen+1500)+portBufSlack)
 	for i := range bufs {
-		bufs[i] = make([]byte, bufSize)
+		bufs[i] = make([]byte, size)
 	}
 	out := newEgress(sw, bs)
 	for {
@@ -53,6 +59,10 @@ func (sw *Switch) routineReadFromPort(p *Port) {
 		}
 	}
 }
+
+// portBufSlack is how many bytes a port's read buffers hold beyond its
+// largest valid frame.
+const portBufSlack = 256
 
 // forwardFromPort switches one frame that arrived on port p. pkt holds
 // PacketStartOffset bytes of headroom followed by the frame. While a

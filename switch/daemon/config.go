@@ -72,6 +72,15 @@ type Config struct {
 	Strict     bool                `yaml:"strict"`
 	NoLearning bool                `yaml:"no-learning"`
 	SrcPorts   string              `yaml:"src-ports"` // outer UDP source port range "MIN-MAX"
+	// Offload turns on TAP virtio-net offloads (TSO/USO, checksum) and UDP
+	// GSO/GRO on the underlay sockets, each where the kernel accepts it.
+	Offload bool `yaml:"offload"`
+	// TAPGRO coalesces TCP segments into super-frames when writing to an
+	// offload TAP ("GRO on write"); off works around kernels with bugs there.
+	TAPGRO bool `yaml:"tap-gro"`
+	// TxQueueLen is the TAPs' transmit queue length (frames queued for the
+	// daemon to read before the kernel drops); 0 keeps the kernel's 500.
+	TxQueueLen int `yaml:"txqueuelen"`
 	// StateDir holds the Pod-port state file (StatePath); "" means the
 	// directory of the API socket (/run/vxswitch by default).
 	StateDir string `yaml:"state-dir"`
@@ -91,6 +100,9 @@ func DefaultConfig() Config {
 		LogLevel:   "info",
 		LogFormat:  "text",
 		SrcPorts:   "49152-65535", // RFC 7348 §5 recommends the dynamic range
+		Offload:    true,
+		TAPGRO:     true,
+		TxQueueLen: 10000,
 	}
 }
 
@@ -162,6 +174,9 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Strict, "strict", false, "drop VXLAN with reserved bits set (default: accept and count them, per RFC 7348)")
 	fs.BoolVar(&cfg.NoLearning, "no-learning", false, "turn data-plane MAC learning off (static entries only)")
 	fs.StringVar(&cfg.SrcPorts, "src-ports", cfg.SrcPorts, "outer UDP source port `MIN-MAX`, chosen per inner flow")
+	fs.BoolVar(&cfg.Offload, "offload", cfg.Offload, "TAP offloads (TSO/USO, checksum) and UDP GSO/GRO on the underlay, where the kernel accepts them; --offload=false forces plain frames")
+	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves")
+	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
@@ -199,6 +214,9 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		over("strict", func() { merged.Strict = cfg.Strict })
 		over("no-learning", func() { merged.NoLearning = cfg.NoLearning })
 		over("src-ports", func() { merged.SrcPorts = cfg.SrcPorts })
+		over("offload", func() { merged.Offload = cfg.Offload })
+		over("tap-gro", func() { merged.TAPGRO = cfg.TAPGRO })
+		over("txqueuelen", func() { merged.TxQueueLen = cfg.TxQueueLen })
 		over("state-dir", func() { merged.StateDir = cfg.StateDir })
 		cfg = merged
 	}
@@ -347,6 +365,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ageing <= 0 {
 		return fmt.Errorf("--ageing %s: must be positive", c.Ageing)
+	}
+	if c.TxQueueLen < 0 {
+		return fmt.Errorf("--txqueuelen %d: must be 0 (kernel default) or more", c.TxQueueLen)
 	}
 	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65521) {
 		return fmt.Errorf("--mtu %d: must be 68-65521", c.MTU)

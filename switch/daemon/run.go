@@ -85,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	bind, err := vtep.NewStdBind(vtep.Config{
 		Local: local, SrcPortMin: lo, SrcPortMax: hi,
+		NoGSO: !cfg.Offload, NoGRO: !cfg.Offload,
 		Logf: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
@@ -155,11 +156,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		if mac.IsZero() {
 			mac = StableMAC(local, t.Name)
 		}
-		dev, err := tap.Create(tap.Config{Name: t.Name, MTU: mtu, MAC: mac, Up: true})
+		dev, err := tap.Create(tap.Config{
+			Name: t.Name, MTU: mtu, MAC: mac, Up: true,
+			Offload: cfg.Offload, NoGRO: !cfg.TAPGRO,
+			Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "tap", t.Name) },
+		})
 		if err != nil {
 			ln.Close()
 			return err
 		}
+		if cfg.TxQueueLen > 0 {
+			if err := tap.LinkSetTxQueueLen(t.Name, cfg.TxQueueLen); err != nil {
+				log.Warn("cannot set the TAP's transmit queue length", "tap", t.Name, "err", err)
+			}
+		}
+		log.Info("TAP port up", "tap", t.Name, "vni", t.VNI, "mac", dev.HardwareAddr(), "mtu", dev.MTU(), "offloads", dev.Offloads().String())
 		if _, err := sw.AddPort(dev, vswitch.PortConfig{VNI: t.VNI, LocalMACs: []encap.MAC{dev.HardwareAddr()}}); err != nil {
 			dev.Close()
 			ln.Close()
@@ -184,6 +195,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		ln.Close()
 		return err
 	}
+	log.Info("VTEP open", "local", local, "port", cfg.Port, "offloads", bind.Offload().String())
 
 	srv := api.NewServer(sw, log)
 	srv.SetInfo(api.Info{Version: Version, Local: local.String(), Port: cfg.Port, Started: time.Now()})

@@ -193,3 +193,16 @@ func LinkIndex(name string) (int, error) {
 	err := linkOp("get index", name, func(fd int) (err error) { idx, err = getIndex(fd, name); return err })
 	return idx, err
 }
+
+// LinkSetTxQueueLen sets the transmit queue length of the link called name
+// (SIOCSIFTXQLEN), in the calling thread's network namespace. For a TAP it
+// is the number of frames the kernel queues for the reader before it drops
+// them silently (the tun driver's default is 500); a userspace switch that
+// shares the CPU with its senders wants a longer queue so a burst is not
+// lost while it is scheduled out.
+func LinkSetTxQueueLen(name string, n int) error {
+	return linkOp("set txqueuelen", name, func(fd int) error {
+		_, err := ioctlIfreq(fd, unix.SIOCSIFTXQLEN, name, func(r *unix.Ifreq) { r.SetUint32(uint32(n)) })
+		return err
+	})
+}

@@ -87,3 +87,6 @@ func (t *TAP) SetGRO(bool) {}
 
 // ReadDrops is 0 off Linux.
 func (t *TAP) ReadDrops() uint64 { return 0 }
+
+// LinkSetTxQueueLen returns ErrUnsupported off Linux.
+func LinkSetTxQueueLen(name string, n int) error { return linkUnsupported("set txqueuelen", name) }

@@ -265,7 +265,33 @@ func (l *Lab) setupKernel(ctx context.Context, h *Host) error {
 	if err := l.run(ctx, h.NS, "ip", "addr", "add", h.Overlay.String(), "dev", KernelDev); err != nil {
 		return err
 	}
-	return l.run(ctx, h.NS, "ip", "link", "set", KernelDev, "up")
+	if err := l.run(ctx, h.NS, "ip", "link", "set", KernelDev, "up"); err != nil {
+		return err
+	}
+	if l.hasDaemons() {
+		// With transmit checksum offload on, the kernel's vxlan driver
+		// leaves the inner TCP/UDP checksum for the NIC to fill in. A veth
+		// never does: the packet reaches vxswitchd's UDP socket in the
+		// next namespace with the inner checksum still partial and the
+		// overlay host drops every TCP segment the kernel host sends. A
+		// real NIC computes it; here the kernel host must do it in
+		// software. Kernel-to-kernel hosts keep offloads (the benchmark).
+		if err := h.NS.Do(func() error { return setTxChecksum(UnderlayDev, false) }); err != nil {
+			return err
+		}
+		l.logf("[%s] ethtool -K %s tx off (inner checksums in software for the vxswitchd peers)", h.NS.Name, UnderlayDev)
+	}
+	return nil
+}
+
+// hasDaemons reports whether any host runs vxswitchd.
+func (l *Lab) hasDaemons() bool {
+	for _, h := range l.hosts {
+		if !h.Kernel {
+			return true
+		}
+	}
+	return false
 }
 
 // Down stops the daemons (SIGTERM, then SIGKILL after a timeout), kills

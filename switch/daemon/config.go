@@ -340,6 +340,10 @@ func (c *Config) Validate() error {
 		if err != nil {
 			return fmt.Errorf("%s %q: not an IP address", flagName, s)
 		}
+		a = a.Unmap()
+		if a == local.Unmap() {
+			return fmt.Errorf("%s %s: is this host's own --local address; a VTEP never floods to itself", flagName, s)
+		}
 		if a.Is4() != local.Unmap().Is4() {
 			return fmt.Errorf("%s %s: address family differs from --local %s", flagName, s, c.Local)
 		}

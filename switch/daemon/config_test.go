@@ -371,3 +371,30 @@ func TestVersionFlag(t *testing.T) {
 		t.Errorf("unexpected --version result:\n- want: %v\n-  got: %v", errVersion, err)
 	}
 }
+
+func TestValidateRemoteFamilyAndSelf(t *testing.T) {
+	tests := []struct {
+		name    string
+		remote  string
+		wantErr string // "" = valid
+	}{
+		{name: "IPv4-mapped peer of an IPv4 host", remote: "::ffff:192.0.2.11"},
+		{name: "own address", remote: "192.0.2.10", wantErr: "own --local address"},
+		{name: "own address, mapped", remote: "::ffff:192.0.2.10", wantErr: "own --local address"},
+		{name: "other family", remote: "2001:db8::1", wantErr: "address family differs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Local = "192.0.2.10"
+			cfg.Remotes = []string{tt.remote}
+			err := cfg.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error:\n- want: nil\n-  got: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("unexpected error:\n- want: containing %q\n-  got: %v", tt.wantErr, err)
+			}
+		})
+	}
+}

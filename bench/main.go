@@ -53,6 +53,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Iterations, "iterations", 8, "number of rate-search trials")
 	fs.Float64Var(&o.MaxPPS, "max-pps", 1e6, "first (highest) rate the search offers, packets/s")
 	fs.StringVar(&o.Name, "name", "vxbench", "namespace prefix of the rigs")
+	daemonArgs := fs.String("daemon-args", "", "extra vxswitchd `flags`, space-separated, e.g. \"--offload=false\" for the plain per-frame data path")
+	fs.BoolVar(&o.IPv6, "ipv6", false, "run both rigs on an IPv6 underlay")
 	verbose := fs.Bool("v", false, "log every step and command to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -74,6 +76,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	o.DaemonCmd = []string{exe, DaemonArg}
+	o.DaemonArgs = strings.Fields(*daemonArgs)
 	if *verbose {
 		o.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	}

@@ -25,6 +25,9 @@ type Iperf3Result struct {
 	// Packets and LostPackets are set for UDP only: datagrams sent and
 	// datagrams the server did not receive.
 	Packets, LostPackets int64
+	// Retransmits is the sender's TCP retransmission count (TCP only;
+	// iperf3 reads it from the kernel's TCP_INFO).
+	Retransmits int64
 }
 
 // LossFraction is LostPackets/Packets, from 0 to 1 (1 when nothing was
@@ -42,6 +45,7 @@ type iperf3Sum struct {
 	BitsPerSecond float64 `json:"bits_per_second"`
 	Packets       int64   `json:"packets"`
 	LostPackets   int64   `json:"lost_packets"`
+	Retransmits   int64   `json:"retransmits"`
 }
 
 type iperf3JSON struct {
@@ -49,6 +53,7 @@ type iperf3JSON struct {
 	End   struct {
 		Sum         *iperf3Sum `json:"sum"`          // UDP: sender side plus the server's loss count
 		SumReceived *iperf3Sum `json:"sum_received"` // TCP: receiver side
+		SumSent     *iperf3Sum `json:"sum_sent"`     // TCP: sender side (retransmits)
 	} `json:"end"`
 }
 
@@ -73,7 +78,14 @@ func ParseIperf3(out []byte, udp bool) (Iperf3Result, error) {
 	if s.Seconds < 0 || s.Bytes < 0 || s.BitsPerSecond < 0 || s.Packets < 0 || s.LostPackets < 0 || s.LostPackets > s.Packets && udp {
 		return Iperf3Result{}, fmt.Errorf("%w: iperf3 summary out of range: %+v", ErrParse, *s)
 	}
-	return Iperf3Result{Seconds: s.Seconds, BitsPerSecond: s.BitsPerSecond, Bytes: s.Bytes, Packets: s.Packets, LostPackets: s.LostPackets}, nil
+	r := Iperf3Result{Seconds: s.Seconds, BitsPerSecond: s.BitsPerSecond, Bytes: s.Bytes, Packets: s.Packets, LostPackets: s.LostPackets}
+	if !udp && j.End.SumSent != nil {
+		if j.End.SumSent.Retransmits < 0 {
+			return Iperf3Result{}, fmt.Errorf("%w: iperf3 retransmits out of range: %d", ErrParse, j.End.SumSent.Retransmits)
+		}
+		r.Retransmits = j.End.SumSent.Retransmits
+	}
+	return r, nil
 }
 
 // Latency holds round-trip percentiles in microseconds.

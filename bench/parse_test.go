@@ -17,6 +17,9 @@ func TestParseIperf3(t *testing.T) {
 	}{
 		{"tcp", `{"end":{"sum_sent":{"bytes":9,"bits_per_second":1},"sum_received":{"seconds":10.0,"bytes":1250000000,"bits_per_second":1e9}}}`, false,
 			Iperf3Result{Seconds: 10, BitsPerSecond: 1e9, Bytes: 1250000000}, false},
+		{"tcp with retransmits", `{"end":{"sum_sent":{"bytes":9,"retransmits":17},"sum_received":{"seconds":2,"bytes":100,"bits_per_second":400}}}`, false,
+			Iperf3Result{Seconds: 2, BitsPerSecond: 400, Bytes: 100, Retransmits: 17}, false},
+		{"negative retransmits", `{"end":{"sum_sent":{"retransmits":-1},"sum_received":{"seconds":2,"bytes":100}}}`, false, Iperf3Result{}, true},
 		{"udp", `{"end":{"sum":{"seconds":1.000347,"bytes":1249560,"bits_per_second":9995680.3,"lost_packets":7,"packets":69420,"lost_percent":0.01}}}`, true,
 			Iperf3Result{Seconds: 1.000347, BitsPerSecond: 9995680.3, Bytes: 1249560, Packets: 69420, LostPackets: 7}, false},
 		{"iperf3 error", `{"start":{},"error":"unable to connect to server: Connection refused"}`, false, Iperf3Result{}, true},

@@ -28,6 +28,7 @@ const (
 	MetricLatP50    = "latency_p50"
 	MetricLatP99    = "latency_p99"
 	MetricCPUPerGB  = "cpu_seconds_per_gb"
+	MetricRetrans   = "tcp_1_stream_retransmits"
 	frame64Payload  = 18 // see measurePPS
 	sockperfPort    = "11111"
 	iperf3Port      = "5201"
@@ -35,7 +36,7 @@ const (
 )
 
 // MetricNames lists every metric Run measures on each side.
-var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricCPUPerGB}
+var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricCPUPerGB, MetricRetrans}
 
 // Options configure Run. The zero value of each field means its default.
 type Options struct {
@@ -54,6 +55,11 @@ type Options struct {
 	// MaxPPS is the first (highest) rate the search offers. Default
 	// 1,000,000 packets/s.
 	MaxPPS float64
+	// DaemonArgs are appended to every vxswitchd command line, e.g.
+	// {"--offload=false"} to measure the plain per-frame data path.
+	DaemonArgs []string
+	// IPv6 runs both rigs on an IPv6 underlay (2001:db8::/64).
+	IPv6 bool
 	// Dir holds the daemons' logs; default a new temporary directory.
 	Dir string
 	// Logf, if not nil, receives progress lines.
@@ -157,7 +163,7 @@ type rig struct {
 
 func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err error) {
 	sr = &SideResult{Side: side, Metrics: map[string]Metric{}}
-	cfg := lab.Config{Name: o.Name + "-" + side[:1], Hosts: 2, DaemonCmd: o.DaemonCmd, Logf: o.Logf}
+	cfg := lab.Config{Name: o.Name + "-" + side[:1], Hosts: 2, DaemonCmd: o.DaemonCmd, IPv6: o.IPv6, Logf: o.Logf}
 	if o.Dir != "" {
 		cfg.Dir = o.Dir + "/" + side
 	}
@@ -166,7 +172,7 @@ func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err e
 		cfg.DaemonCmd = nil
 	} else {
 		// Warnings only: debug logging per event would cost CPU we measure.
-		cfg.ExtraArgs = []string{"--log-level", "warn"}
+		cfg.ExtraArgs = append([]string{"--log-level", "warn"}, o.DaemonArgs...)
 	}
 	l, err := lab.New(cfg)
 	if err != nil {
@@ -290,6 +296,7 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 		return err
 	}
 	r.sr.Metrics[MetricTCP1] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s", Method: "iperf3 TCP, 1 stream, receiver rate"}
+	r.sr.Metrics[MetricRetrans] = Metric{Value: float64(res.Retransmits), Unit: "segments", Method: "iperf3 sum_sent.retransmits of the 1-stream TCP test"}
 	gb := float64(res.Bytes) / 1e9
 	if gb <= 0 {
 		return errors.New("TCP test moved no data")

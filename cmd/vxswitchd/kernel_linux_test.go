@@ -20,8 +20,23 @@ import (
 // ways; the kernel's bridge fdb show has learned the TAP's MAC behind our
 // address and our FDB has learned the kernel device's MAC behind its
 // address."
+//
+// It runs twice: with the default offloads (TAP TSO/USO, UDP GSO/GRO) and
+// with them forced off (--offload=false), the plain per-frame data path.
 func TestPrivilegedKernelInterop(t *testing.T) {
-	l, ctx := startLab(t, lab.Config{Hosts: 2, KernelHosts: []int{1}})
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{name: "offload", args: nil},
+		{name: "no-offload", args: []string{"--offload=false"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testKernelInterop(t, tt.args) })
+	}
+}
+
+func testKernelInterop(t *testing.T, extraArgs []string) {
+	l, ctx := startLab(t, lab.Config{Hosts: 2, KernelHosts: []int{1}, ExtraArgs: extraArgs})
 	hosts := l.Hosts()
 	sw, kern := hosts[0], hosts[1]
 

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/bench/lab"
+)
+
+// TestPrivilegedTCPIntegrity moves 64 MiB of pseudo-random data over TCP
+// between two vxswitchd hosts, with offloads on (TSO split into frames and
+// sent with UDP GSO, received with UDP GRO and coalesced into TAP
+// super-frames) and off: the SHA-256 at the receiver must equal the
+// sender's, in both directions. It logs the sender's TCP retransmissions
+// (TCP_INFO tcpi_total_retrans) and the rate; neither is asserted, since
+// both depend on what else the machine runs.
+func TestPrivilegedTCPIntegrity(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{name: "offload", args: nil},
+		{name: "no-offload", args: []string{"--offload=false"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, ctx := startLab(t, lab.Config{Hosts: 2, ExtraArgs: tt.args})
+			hs := l.Hosts()
+			mustPing(t, ctx, hs[0], hs[1].Overlay.Addr(), 1)
+			for _, dir := range []struct{ from, to *lab.Host }{{hs[0], hs[1]}, {hs[1], hs[0]}} {
+				sum, retrans, rate := transfer(t, ctx, dir.from, dir.to, 64<<20)
+				if sum.sent != sum.received {
+					t.Fatalf("data corrupted %s -> %s:\n- want: sha256 %x\n-  got: sha256 %x", dir.from.Name, dir.to.Name, sum.sent, sum.received)
+				}
+				t.Logf("%s %s -> %s: 64 MiB intact, %.0f Mbit/s, %d retransmits", tt.name, dir.from.Name, dir.to.Name, rate/1e6, retrans)
+			}
+		})
+	}
+}
+
+type sums struct{ sent, received [sha256.Size]byte }
+
+// transfer sends n pseudo-random bytes from a socket in from's namespace to
+// a listener in to's namespace and returns both SHA-256 sums, the sender's
+// retransmission count and the rate in bit/s.
+func transfer(t *testing.T, ctx context.Context, from, to *lab.Host, n int64) (sums, uint32, float64) {
+	t.Helper()
+	var ln net.Listener
+	if err := to.NS.Do(func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(to.Overlay.Addr(), 0).String())
+		return err
+	}); err != nil {
+		t.Fatalf("listen in %s: %v", to.Name, err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	type result struct {
+		sum [sha256.Size]byte
+		err error
+	}
+	recv := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			recv <- result{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		h := sha256.New()
+		m, err := io.Copy(h, c)
+		if err == nil && m != n {
+			err = errors.New("short read: " + strconv.FormatInt(m, 10) + " bytes")
+		}
+		var r result
+		h.Sum(r.sum[:0])
+		r.err = err
+		recv <- r
+	}()
+
+	var conn *net.TCPConn
+	dst := netip.AddrPortFrom(to.Overlay.Addr(), uint16(port))
+	if err := from.NS.Do(func() error {
+		d := net.Dialer{Timeout: 10 * time.Second}
+		c, err := d.DialContext(ctx, "tcp", dst.String())
+		if err != nil {
+			return err
+		}
+		conn = c.(*net.TCPConn)
+		return nil
+	}); err != nil {
+		t.Fatalf("dial %s from %s: %v", dst, from.Name, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Minute))
+
+	h := sha256.New()
+	src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{1, 2, 3}), n), h)
+	start := time.Now()
+	if _, err := io.Copy(conn, src); err != nil {
+		t.Fatalf("send %s -> %s: %v", from.Name, to.Name, err)
+	}
+	if err := conn.CloseWrite(); err != nil {
+		t.Fatalf("close write: %v", err)
+	}
+	var s sums
+	h.Sum(s.sent[:0])
+	var r result
+	select {
+	case r = <-recv:
+	case <-ctx.Done():
+		t.Fatalf("receive %s -> %s: %v", from.Name, to.Name, ctx.Err())
+	}
+	if r.err != nil {
+		t.Fatalf("receive %s -> %s: %v", from.Name, to.Name, r.err)
+	}
+	elapsed := time.Since(start)
+	s.received = r.sum
+
+	var retrans uint32
+	if raw, err := conn.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+				retrans = info.Total_retrans
+			}
+		})
+	}
+	return s, retrans, float64(n*8) / elapsed.Seconds()
+}

@@ -49,10 +49,6 @@ Example:
   vxctl capture --port vxtap0 --filter 'icmp or arp' -w - | tcpdump -n -r -
 `
 
-// The command table lives in cli.go; capture registers itself here so
-// that file stays untouched.
-func init() { commands["capture"] = cmdCapture }
-
 // captureStderr receives the final "N packets captured, M lost" line.
 var captureStderr io.Writer = os.Stderr
 

@@ -35,6 +35,7 @@ Commands:
   ports      show the switch's ports and their counters
   stats      show counters: ports, VNIs, drops, FDB
   status     show the daemon's version, uptime, address and VNIs
+  capture    record packets at the switch's capture points (pcapng/pcap)
   version    show vxctl's and vxswitchd's versions
 
 Global flags:
@@ -59,6 +60,7 @@ var commands = map[string]command{
 	"stats":   cmdStats,
 	"status":  cmdStatus,
 	"version": cmdVersion,
+	"capture": cmdCapture,
 }
 
 // errHelp is returned by a command that printed its help as asked.

@@ -257,7 +257,13 @@ func (e *egress) capture() {
 			sw.capturePortOut(e.port, pkt, id)
 			continue
 		}
-		m := capture.Meta{Point: capture.UnderlayOut, VNI: e.vs.vni, VXLAN: true, Local: sw.localAddr(), Remote: e.remote, ID: id}
+		local := sw.localAddr()
+		if b, ok := sw.bind.(interface{ SourcePortOf([]byte) uint16 }); ok {
+			if p := b.SourcePortOf(pkt); p != 0 {
+				local = netip.AddrPortFrom(local.Addr(), p)
+			}
+		}
+		m := capture.Meta{Point: capture.UnderlayOut, VNI: e.vs.vni, VXLAN: true, Local: local, Remote: e.remote, ID: id}
 		sw.capture.Capture(&m, pkt)
 	}
 }
@@ -270,9 +276,8 @@ func (sw *Switch) capturePortOut(q *Port, pkt []byte, id uint64) {
 
 // localAddr is the VTEP's underlay address for synthesized outer headers:
 // the bind's LocalAddr when it has one (StdBind, vteptest.ChannelBind),
-// else the unspecified address and the VXLAN port. Sent packets show this
-// port as their source; the bind's per-flow source port is not visible to
-// the switch.
+// else the unspecified address and the VXLAN port. Sent packets take the
+// per-flow source port from the bind when it tells (StdBind.SourcePortOf).
 func (sw *Switch) localAddr() netip.AddrPort {
 	if b, ok := sw.bind.(interface{ LocalAddr() netip.AddrPort }); ok {
 		if a := b.LocalAddr(); a.IsValid() {

@@ -2,6 +2,7 @@ package vtep
 
 import (
 	"fmt"
+	"github.com/vxswitch/vxswitch/encap"
 	"net"
 	"net/netip"
 	"strings"
@@ -113,6 +114,24 @@ func (b *StdBind) SourcePorts() []uint16 {
 		ports[i] = s.port
 	}
 	return ports
+}
+
+// SourcePortOf returns the outer UDP source port Send uses for pkt, a VXLAN
+// header followed by the inner frame: the port of the send socket that the
+// inner flow hashes to (RFC 7348 §5). It is 0 when the Bind is closed. It
+// allocates nothing and is safe for concurrent use; packet captures call it
+// to show the true outer header.
+func (b *StdBind) SourcePortOf(pkt []byte) uint16 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if len(b.send) == 0 {
+		return 0
+	}
+	var h uint32
+	if len(pkt) > encap.VXLANHeaderLen {
+		h = encap.FlowHash(pkt[encap.VXLANHeaderLen:])
+	}
+	return b.send[h%uint32(len(b.send))].port
 }
 
 // OffloadStatus reports the UDP offloads and socket buffers an open

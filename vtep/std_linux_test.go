@@ -536,3 +536,44 @@ func BenchmarkStdBindSendReceive(b *testing.B) {
 		}
 	}
 }
+
+// TestSourcePortOf: SourcePortOf names the port Send really uses for a
+// packet, for several flows, and 0 once the bind is closed.
+func TestSourcePortOf(t *testing.T) {
+	b, err := NewStdBind(Config{Local: netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Open(0); err != nil {
+		t.Fatal(err)
+	}
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	for i := range 16 {
+		pkt := make([]byte, encap.VXLANHeaderLen+60)
+		frame := pkt[encap.VXLANHeaderLen:]
+		frame[5] = byte(i) // destination MAC differs per flow
+		frame[11] = byte(i * 7)
+		want := b.SourcePortOf(pkt)
+		if err := b.Send([][]byte{pkt}, dst); err != nil {
+			t.Fatal(err)
+		}
+		rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 200)
+		_, from, err := rx.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from.Port() != want {
+			t.Errorf("flow %d: unexpected source port:\n- want: %d (SourcePortOf)\n-  got: %d", i, want, from.Port())
+		}
+	}
+	b.Close()
+	if got := b.SourcePortOf(make([]byte, 40)); got != 0 {
+		t.Errorf("unexpected source port after Close:\n- want: 0\n-  got: %d", got)
+	}
+}

@@ -2,11 +2,13 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,6 +57,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Name, "name", "vxbench", "namespace prefix of the rigs")
 	daemonArgs := fs.String("daemon-args", "", "extra vxswitchd `flags`, space-separated, e.g. \"--offload=false\" for the plain per-frame data path")
 	fs.BoolVar(&o.IPv6, "ipv6", false, "run both rigs on an IPv6 underlay")
+	captureCost := fs.Bool("capture", false, "instead: measure what packet capture costs (TCP with no capture, a capture filtered to nothing, a full capture to a file)")
 	verbose := fs.Bool("v", false, "log every step and command to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,6 +82,26 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.DaemonArgs = strings.Fields(*daemonArgs)
 	if *verbose {
 		o.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	}
+	if *captureCost {
+		rows, err := RunCapture(ctx, o)
+		WriteCaptureTable(stdout, rows)
+		if err != nil {
+			fmt.Fprintf(stderr, "vxbench: %v\n", err)
+			return 1
+		}
+		if err := os.MkdirAll(*out, 0o755); err == nil {
+			b, _ := json.MarshalIndent(struct {
+				Command string       `json:"command"`
+				Rows    []CaptureRow `json:"rows"`
+			}{"vxbench " + strings.Join(args, " "), rows}, "", "  ")
+			if err := os.WriteFile(filepath.Join(*out, "capture.json"), append(b, '\n'), 0o644); err != nil {
+				fmt.Fprintf(stderr, "vxbench: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "wrote %s/capture.json\n", *out)
+		}
+		return 0
 	}
 	res, err := Run(ctx, o)
 	res.Command = "vxbench " + strings.Join(args, " ")

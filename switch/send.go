@@ -114,6 +114,9 @@ func (sw *Switch) switchFromPort(p *Port, pkt []byte, out *egress) capture.Decis
 			sw.drops.add(DropLearnCap)
 		}
 	}
+	if sw.cfg.Suppress != nil && sw.cfg.Suppress.suppress(sw, p, pkt, out) {
+		return capture.Decision{Kind: capture.DecisionPort, Port: p.name} // answered on the ingress port
+	}
 	// The VXLAN header goes in the headroom once; every copy sent to the
 	// underlay shares it (RFC 7348 §5: I flag set, reserved bits zero).
 	encap.VXLAN(pkt[:encap.VXLANHeaderLen]).Encode(&encap.VXLANFields{VNI: p.vni})

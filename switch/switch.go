@@ -55,6 +55,11 @@ type Config struct {
 	// called concurrently from the receive loops and must not block.
 	SourceFilter func(netip.Addr) bool
 
+	// Suppress, if set, answers ARP requests for known bindings on the
+	// ingress port instead of flooding them (see Suppressor). nil floods
+	// every request.
+	Suppress *Suppressor
+
 	// Logger receives lifecycle and rate-limited error logs. nil discards.
 	Logger *slog.Logger
 }

@@ -88,6 +88,8 @@ type Config struct {
 	Gateways []string `yaml:"gateway"`
 	// Capture is a rotating pcapng capture (file only; see CaptureConfig).
 	Capture CaptureConfig `yaml:"capture"`
+	// GossipConfig holds the gossip control plane's flags (gossip.go).
+	GossipConfig `yaml:",inline"`
 }
 
 // DefaultConfig returns the defaults every flag documents.
@@ -180,6 +182,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
+	registerGossipFlags(fs, &cfg.GossipConfig)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -218,6 +221,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		over("tap-gro", func() { merged.TAPGRO = cfg.TAPGRO })
 		over("txqueuelen", func() { merged.TxQueueLen = cfg.TxQueueLen })
 		over("state-dir", func() { merged.StateDir = cfg.StateDir })
+		mergeGossipFlags(set, &merged.GossipConfig, cfg.GossipConfig)
 		cfg = merged
 	}
 	if set["port"] {
@@ -318,6 +322,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Port == 0 {
 		return errors.New("--port: must be 1-65535")
+	}
+	if err := c.GossipConfig.validate(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, t := range c.TAPs {

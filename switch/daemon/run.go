@@ -100,6 +100,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	// at most 1.5 × --ageing, not --ageing plus the default 5 s interval.
 	swCfg.AgeInterval = min(swCfg.AgeInterval, max(cfg.Ageing/2, 100*time.Millisecond))
 	swCfg.Logger = log
+	gh := newGossipHook(cfg.GossipConfig, &swCfg)
 	sw, err := vswitch.New(swCfg, bind, table)
 	if err != nil {
 		return err
@@ -201,6 +202,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	srv.SetInfo(api.Info{Version: Version, Local: local.String(), Port: cfg.Port, Started: time.Now()})
 	attacher.Register(srv)
 	srv.Handle("/v1/capture", api.CaptureHandler(sw.Capture(), log))
+	if err := gh.start(local, cfg.Port, sw, srv, log); err != nil {
+		ln.Close()
+		return err
+	}
+	defer gh.stop(log)
 	stopCapture, err := startCapture(sw, cfg.Capture, log)
 	if err != nil {
 		ln.Close()
@@ -222,7 +228,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 			return fmt.Errorf("--metrics %s: %w", cfg.Metrics, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", api.MetricsHandler(sw))
+		mux.Handle("/metrics", gh.metrics(api.MetricsHandler(sw)))
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		metricsErr = make(chan error, 1)
 		go func() { metricsErr <- msrv.Serve(mln) }()

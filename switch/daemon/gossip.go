@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +104,8 @@ type gossipHook struct {
 	cfg   GossipConfig
 	neigh *fdb.NeighTable
 	node  atomic.Pointer[gossip.Node]
+	done  chan struct{} // closed by stop; ends routineWatchSwitch
+	wg    sync.WaitGroup
 }
 
 // newGossipHook prepares swCfg for gossip (nil when --no-gossip).
@@ -157,6 +161,9 @@ func (h *gossipHook) start(local netip.Addr, vxlanPort uint16, sw *vswitch.Switc
 		return err
 	}
 	h.node.Store(n)
+	h.done = make(chan struct{})
+	h.wg.Add(1)
+	go h.routineWatchSwitch(sw, log)
 	if srv != nil {
 		srv.Handle("/v1/peers", api.PeersHandler(h.peers))
 	}
@@ -170,9 +177,42 @@ func (h *gossipHook) stop(log *slog.Logger) {
 		return
 	}
 	if n := h.node.Load(); n != nil {
+		close(h.done)
+		h.wg.Wait()
 		if err := n.Leave(2 * time.Second); err != nil {
 			log.Warn("gossip leave", "err", err)
 		}
+	}
+}
+
+// routineWatchSwitch keeps the announced VNIs equal to the switch's (ports
+// come and go with Pods) and forgets bindings learned on removed ports,
+// checking every 2 seconds.
+func (h *gossipHook) routineWatchSwitch(sw *vswitch.Switch, log *slog.Logger) {
+	defer h.wg.Done()
+	log.Debug("Routine: gossip switch watcher - started")
+	defer log.Debug("Routine: gossip switch watcher - stopped")
+	announced := sw.VNIs()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-t.C:
+		}
+		if vnis := sw.VNIs(); !slices.Equal(vnis, announced) {
+			if err := h.node.Load().SetVNIs(vnis); err != nil {
+				log.Warn("gossip: announcing VNIs", "vnis", vnis, "err", err)
+				continue
+			}
+			announced = vnis
+		}
+		ports := map[uint32]bool{}
+		for _, p := range sw.Ports() {
+			ports[p.ID()] = true
+		}
+		h.neigh.DeleteIf(func(nb fdb.Neighbor) bool { return nb.Origin == fdb.OriginLearned && !ports[nb.Port] })
 	}
 }
 

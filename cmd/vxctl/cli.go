@@ -35,6 +35,7 @@ Commands:
   ports      show the switch's ports and their counters
   stats      show counters: ports, VNIs, drops, FDB
   status     show the daemon's version, uptime, address and VNIs
+  peers      show the gossip cluster's members (VTEP, VNIs, entries)
   capture    record packets at the switch's capture points (pcapng/pcap)
   version    show vxctl's and vxswitchd's versions
 
@@ -61,6 +62,7 @@ var commands = map[string]command{
 	"status":  cmdStatus,
 	"version": cmdVersion,
 	"capture": cmdCapture,
+	"peers":   cmdPeers,
 }
 
 // errHelp is returned by a command that printed its help as asked.

@@ -10,10 +10,6 @@ import (
 	"github.com/vxswitch/vxswitch/switch/api"
 )
 
-// The peers command registers itself so that cli.go's command table stays
-// untouched by the gossip work.
-func init() { commands["peers"] = cmdPeers }
-
 const peersHelp = `vxctl peers: show the gossip cluster's members.
 
 One line per member, this node included (marked *): its name, state

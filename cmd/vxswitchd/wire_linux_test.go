@@ -59,6 +59,16 @@ func TestPrivilegedWireFormatTshark(t *testing.T) {
 	l, ctx := startLab(t, lab.Config{Hosts: 2})
 	hosts := l.Hosts()
 	h0, h1 := hosts[0], hosts[1]
+	// vxswitchd sends runs of equal-size VXLAN packets as one UDP GSO
+	// send. A real NIC (or the kernel, before its driver) cuts them into
+	// datagrams, and that is what crosses the wire; a veth passes the
+	// super-packet on whole, so a capture here would see it uncut. Make
+	// both veths refuse UDP segmentation, so the kernel segments in
+	// software before the capture point and tshark sees the wire.
+	requireTools(t, "ethtool")
+	for _, h := range hosts {
+		run(t, ctx, h.NS, "ethtool", "-K", lab.UnderlayDev, "tx-udp-segmentation", "off")
+	}
 	capt := startCapture(t, ctx, h0.NS, lab.UnderlayDev, "udp", "port", "4789")
 	mustPing(t, ctx, h0, h1.Overlay.Addr(), 3)
 	tcpExchange(t, h1, h0, 16<<10)

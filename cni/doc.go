@@ -37,6 +37,19 @@
 // daemon is unreachable. GC detaches the network's ports that are not in
 // cni.dev/valid-attachments, then delegates GC to the IPAM plugin.
 //
+// # Chaining and rate limits
+//
+// The standard meta plugins chain after vxswitch and receive its result as
+// prevResult: tuning (sysctls and link settings inside the Pod), portmap
+// (DNAT on the node to the Pod address) and bandwidth without limits work.
+// Rate limits are not supported on vxswitch ports: the bandwidth plugin
+// shapes a Pod through the host-side peer of its veth (a TBF qdisc for
+// ingress, an ifb mirror for egress), and a Pod's vxswitch port is a TAP
+// with no host-side link, so bandwidth with ingressRate/egressRate (or the
+// runtime's bandwidth capability with a limit) fails ADD with "container
+// interface eth0 has no veth peer". The runtime's DEL then removes the
+// port and the lease as usual. Nor does vxswitchd shape traffic itself.
+//
 // # Network configuration
 //
 //	{

@@ -137,10 +137,14 @@ func (e *env) writeConf(i int) {
 			{"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.arp_ignore": "1"}}]}`,
 			e.netConf(i, "pods", 100, e.hostLocal(i, "pods", 10+40*i, 39+40*i))),
 		// bandwidth without limits passes prevResult through; with limits
-		// it needs a host-side veth peer, which a TAP port does not have.
+		// it needs a host-side veth peer, which a TAP port does not have
+		// (cni/doc.go, "Rate limits").
 		"15-bw.conflist": fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "bw", "plugins": [%s,
 			{"type": "bandwidth", "capabilities": {"bandwidth": true}}]}`,
 			e.netConf(i, "bw", 100, e.hostLocal(i, "bw", 40+40*i, 49+40*i))),
+		"16-bwlimit.conflist": fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "bwlimit", "plugins": [%s,
+			{"type": "bandwidth", "ingressRate": 8000000, "ingressBurst": 80000, "egressRate": 8000000, "egressBurst": 80000}]}`,
+			e.netConf(i, "bwlimit", 100, e.hostLocal(i, "bwlimit", 90+40*i, 99+40*i))),
 		"20-iso.conflist": fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "iso", "plugins": [%s]}`,
 			e.netConf(i, "iso", 200, e.hostLocal(i, "iso", 200+20*i, 219+20*i))),
 		"30-badipam.conflist": fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "badipam", "plugins": [%s]}`,
@@ -319,6 +323,37 @@ func TestPrivilegedCNITwoNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("ChainBandwidthLimitsUnsupported", func(t *testing.T) {
+		// Rate limits need the host-side veth a TAP port lacks: the
+		// chain's ADD fails in bandwidth, and the runtime's DEL then
+		// removes everything vxswitch set up.
+		p := e.newPod(0)
+		before := e.attachments(0)
+		out, err := e.cnitool(0, "add", "bwlimit", p)
+		if err == nil {
+			t.Fatalf("ADD with bandwidth limits on a TAP port succeeded (cni/doc.go says it cannot): %s", out)
+		}
+		if !strings.Contains(err.Error(), "no veth peer") {
+			t.Errorf("unexpected error of the bandwidth chain:\n- want: mentioning %q\n-  got: %v", "no veth peer", err)
+		}
+		leaseDir := filepath.Join(e.dir, "ipam", "0", "bwlimit", "bwlimit")
+		if got := leases(t, leaseDir); len(got) != 1 {
+			t.Errorf("unexpected leases after the failed chain ADD (before the runtime's DEL):\n- want: 1\n-  got: %v", got)
+		}
+		if out, err := e.cnitool(0, "del", "bwlimit", p); err != nil {
+			t.Fatalf("DEL after the failed chain: %v %s", err, out)
+		}
+		if got := e.attachments(0); len(got) != len(before) {
+			t.Errorf("unexpected attachment count after DEL:\n- want: %d\n-  got: %d", len(before), len(got))
+		}
+		if ifs := links(t, p.ns); len(ifs) != 1 {
+			t.Errorf("unexpected links in the pod after DEL:\n- want: [lo]\n-  got: %v", ifs)
+		}
+		if got := leases(t, leaseDir); len(got) != 0 {
+			t.Errorf("unexpected leases after DEL:\n- want: []\n-  got: %v", got)
+		}
+	})
+
 	t.Run("CheckThenAddrDel", func(t *testing.T) {
 		p := pods[1]
 		if out, err := e.cnitool(0, "check", "pods", p); err != nil {
@@ -469,6 +504,22 @@ func links(t *testing.T, ns *netns.NS) []string {
 		t.Fatal(err)
 	}
 	return names
+}
+
+// leases lists the addresses host-local has leased in dir.
+func leases(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var ips []string
+	for _, e := range ents {
+		if net.ParseIP(e.Name()) != nil {
+			ips = append(ips, e.Name())
+		}
+	}
+	return ips
 }
 
 func fdbLen(t *testing.T, e *env, node int) int {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
@@ -54,31 +53,9 @@ func RunCapture(ctx context.Context, o Options) (rows []CaptureRow, err error) {
 		defer os.RemoveAll(dir)
 	}
 	cfg.Dir = filepath.Join(dir, "capture")
-	l, err := lab.New(cfg)
+	r, stop, err := startRig(ctx, o, cfg, sr)
+	defer func() { err = errors.Join(err, stop()) }()
 	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if derr := l.Down(); derr != nil {
-			err = errors.Join(err, derr)
-		}
-	}()
-	if err := l.Up(ctx); err != nil {
-		return nil, err
-	}
-	hs := l.Hosts()
-	r := &rig{o: o, l: l, client: hs[0], server: hs[1], sr: sr}
-	if res, err := l.PingAll(ctx); err != nil {
-		var b strings.Builder
-		lab.Summary(&b, res)
-		return nil, fmt.Errorf("overlay does not work: %w\n%s", err, b.String())
-	}
-	stopServer, err := r.background(ctx, r.server, "iperf3", "-s", "-p", iperf3Port)
-	if err != nil {
-		return nil, err
-	}
-	defer stopServer()
-	if err := r.waitTCP(ctx); err != nil {
 		return nil, err
 	}
 	client := api.NewClient(r.client.APISocket)

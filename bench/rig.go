@@ -174,32 +174,9 @@ func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err e
 		// Warnings only: debug logging per event would cost CPU we measure.
 		cfg.ExtraArgs = append([]string{"--log-level", "warn"}, o.DaemonArgs...)
 	}
-	l, err := lab.New(cfg)
+	r, stop, err := startRig(ctx, o, cfg, sr)
+	defer func() { err = errors.Join(err, stop()) }()
 	if err != nil {
-		return sr, err
-	}
-	defer func() {
-		if derr := l.Down(); derr != nil {
-			err = errors.Join(err, derr)
-		}
-	}()
-	if err := l.Up(ctx); err != nil {
-		return sr, err
-	}
-	hs := l.Hosts()
-	r := &rig{o: o, l: l, client: hs[0], server: hs[1], sr: sr}
-	// Warm up: resolve ARP and let both sides learn the MACs.
-	if res, err := l.PingAll(ctx); err != nil {
-		var b strings.Builder
-		lab.Summary(&b, res)
-		return sr, fmt.Errorf("overlay does not work: %w\n%s", err, b.String())
-	}
-	stopServer, err := r.background(ctx, r.server, "iperf3", "-s", "-p", iperf3Port)
-	if err != nil {
-		return sr, err
-	}
-	defer stopServer()
-	if err := r.waitTCP(ctx); err != nil {
 		return sr, err
 	}
 	steps := []func(context.Context) error{r.measureTCP1, r.measureTCP4, r.measurePPS, r.measureLatency}
@@ -209,6 +186,44 @@ func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err e
 		}
 	}
 	return sr, nil
+}
+
+// startRig brings up the two-host lab of cfg, checks the overlay with a
+// ping between every pair (which also fills ARP caches and FDBs) and starts
+// the iperf3 server on h1. stop takes it all down; it must be called also
+// when err is not nil.
+func startRig(ctx context.Context, o Options, cfg lab.Config, sr *SideResult) (r *rig, stop func() error, err error) {
+	var stopServer func()
+	var l *lab.Lab
+	stop = func() error {
+		if stopServer != nil {
+			stopServer()
+		}
+		if l != nil {
+			return l.Down()
+		}
+		return nil
+	}
+	if l, err = lab.New(cfg); err != nil {
+		return nil, stop, err
+	}
+	if err := l.Up(ctx); err != nil {
+		return nil, stop, err
+	}
+	hs := l.Hosts()
+	r = &rig{o: o, l: l, client: hs[0], server: hs[1], sr: sr}
+	if res, err := l.PingAll(ctx); err != nil {
+		var b strings.Builder
+		lab.Summary(&b, res)
+		return nil, stop, fmt.Errorf("overlay does not work: %w\n%s", err, b.String())
+	}
+	if stopServer, err = r.background(ctx, r.server, "iperf3", "-s", "-p", iperf3Port); err != nil {
+		return nil, stop, err
+	}
+	if err := r.waitTCP(ctx); err != nil {
+		return nil, stop, err
+	}
+	return r, stop, nil
 }
 
 // record logs a command line run in ns.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 )
 
 // Defaults used by NewStdBind for zero Config fields.
@@ -31,6 +32,16 @@ const (
 	// kernels.
 	DefaultMaxSegments = 64
 
+	// DefaultRecvSockets caps the default number of receive sockets:
+	// Config.RecvSockets zero selects min(runtime.NumCPU(), 4). Beyond a
+	// few sockets the receive goroutines contend for the same cores as the
+	// TAP writers, and each GRO receive socket holds 4 MiB of buffers.
+	DefaultRecvSockets = 4
+
+	// maxRecvSockets bounds Config.RecvSockets: 64 receive goroutines are
+	// already far more than useful, and each socket has its own buffers.
+	maxRecvSockets = 64
+
 	// maxBatchSize is Linux's UIO_MAXIOV, the most messages one
 	// recvmmsg/sendmmsg call accepts.
 	maxBatchSize = 1024
@@ -56,6 +67,27 @@ type Config struct {
 	// datagrams (inclusive). Both zero selects DefaultSrcPortMin and
 	// DefaultSrcPortMax.
 	SrcPortMin, SrcPortMax uint16
+
+	// RecvSockets is the number of receive sockets. Open binds all of them
+	// to the same local address and port with SO_REUSEPORT and returns one
+	// ReceiveFunc per socket; the kernel spreads incoming datagrams over
+	// them by a hash of the outer 4-tuple, and since the outer source port
+	// differs per inner flow (RFC 7348 §5), so do the inner flows. One
+	// flow always lands on one socket, so per-flow order is kept. Zero
+	// selects min(runtime.NumCPU(), DefaultRecvSockets); 1 opens a single
+	// socket without SO_REUSEPORT (the behaviour before multi-socket
+	// receive); at most 64.
+	RecvSockets int
+
+	// RecvByCPU, with RecvSockets > 1, attaches a classic BPF program
+	// (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5+) to the receive sockets'
+	// reuseport group that picks socket (receiving CPU % RecvSockets)
+	// instead of the 4-tuple hash. That keeps each datagram on the CPU
+	// whose NIC queue received it when the NIC spreads flows itself (RSS or
+	// RPS), but puts everything on one socket when all datagrams arrive on
+	// one CPU (a single-queue NIC, veth, loopback from one sender), so it
+	// is off by default. Open fails if the program cannot be attached.
+	RecvByCPU bool
 
 	// SrcSockets is the number of send sockets, each bound to a distinct
 	// port in [SrcPortMin, SrcPortMax]. Zero selects DefaultSrcSockets.
@@ -112,6 +144,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: SrcSockets %d < 0", ErrInvalidConfig, c.SrcSockets)
 	case c.SrcSockets > span:
 		return c, fmt.Errorf("%w: SrcSockets %d > %d ports in %d-%d", ErrInvalidConfig, c.SrcSockets, span, c.SrcPortMin, c.SrcPortMax)
+	}
+	switch {
+	case c.RecvSockets == 0:
+		c.RecvSockets = min(runtime.NumCPU(), DefaultRecvSockets)
+	case c.RecvSockets < 0 || c.RecvSockets > maxRecvSockets:
+		return c, fmt.Errorf("%w: RecvSockets %d not in 1-%d", ErrInvalidConfig, c.RecvSockets, maxRecvSockets)
 	}
 	switch {
 	case c.BatchSize == 0:

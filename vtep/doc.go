@@ -4,8 +4,9 @@
 //
 // The boundary is Bind (bind.go), shaped like wireguard-go's conn.Bind:
 // batch ReceiveFuncs returned by Open, and a batch Send to one destination.
-// StdBind is the default implementation for Linux. It receives on one UDP
-// socket (normally bound to port 4789, RFC 7348 §5) with recvmmsg(2) and
+// StdBind is the default implementation for Linux. It receives with
+// recvmmsg(2) on a few UDP sockets that share one port (normally 4789, RFC
+// 7348 §5) through SO_REUSEPORT, one ReceiveFunc and goroutine each, and
 // sends with sendmmsg(2) from a small pool of sockets bound to source ports
 // inside the RFC 7348 §5 range (49152–65535 by default). RFC 7348 §5 asks
 // that the outer UDP source port be "calculated using a hash of fields from
@@ -13,7 +14,12 @@
 // traffic per inner flow. A userspace VTEP cannot choose a source port per
 // datagram without raw sockets, so StdBind hashes each inner frame and sends
 // it from socket[hash % SrcSockets]: one inner flow always leaves from one
-// source port, and different flows spread over the pool's ports.
+// source port, and different flows spread over the pool's ports. The same
+// entropy spreads flows on receive: the kernel picks a receive socket by a
+// hash of the outer 4-tuple (or, with Config.RecvByCPU, by the receiving
+// CPU through a SO_ATTACH_REUSEPORT_CBPF program), so one inner flow stays
+// on one socket and in order while different flows are received in
+// parallel.
 //
 // Every StdBind socket sets don't-fragment (IP_PMTUDISC_DO, and for IPv6
 // IPV6_PMTUDISC_DO plus IPV6_DONTFRAG): VXLAN packets are never fragmented

@@ -94,7 +94,7 @@ func TestStdBindOffloadTrain(t *testing.T) {
 				// hands the whole train over as one coalesced datagram of
 				// 1400-byte segments: proof that both offloads were used.
 				if a.Offload().GSO && b.Offload().GRO {
-					q := &b.receiver.q
+					q := &b.receivers[0].q
 					if q.n != 1 || q.seg[0] != size {
 						t.Fatalf("unexpected last GRO read:\n- want: 1 datagram of %d-byte segments\n-  got: %d datagrams, first segment size %d", size, q.n, q.seg[0])
 					}
@@ -106,10 +106,13 @@ func TestStdBindOffloadTrain(t *testing.T) {
 
 func TestStdBindOffloadStatus(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	on, _ := openBind(t, lo, Config{})
-	off, _ := openBind(t, lo, Config{NoGSO: true, NoGRO: true})
+	on, _ := openBindN(t, lo, Config{RecvSockets: 2, RecvByCPU: true})
+	off, _ := openBindN(t, lo, Config{NoGSO: true, NoGRO: true, RecvSockets: 3})
 	st := on.Offload()
 	t.Logf("kernel offloads: %v", st)
+	if !st.RecvByCPU || st.RecvSockets != 2 {
+		t.Errorf("unexpected receive sockets:\n- want: 2 by CPU\n-  got: %d by CPU %v", st.RecvSockets, st.RecvByCPU)
+	}
 	if st.GSO && (st.GSOSockets != len(on.SourcePorts()) || (st.MaxSegments != 64 && st.MaxSegments != 128)) {
 		t.Errorf("unexpected GSO status: %+v", st)
 	}
@@ -117,11 +120,11 @@ func TestStdBindOffloadStatus(t *testing.T) {
 		t.Logf("socket buffers below %d (not root?): %v", DefaultSocketBuffer, st)
 	}
 	got := off.Offload()
-	want := OffloadStatus{RecvBuffer: got.RecvBuffer, SendBuffer: got.SendBuffer}
+	want := OffloadStatus{RecvSockets: 3, RecvBuffer: got.RecvBuffer, SendBuffer: got.SendBuffer}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("unexpected status with offloads off (-want +got):\n%s", diff)
 	}
-	if got, want := got.String(), fmt.Sprintf("gso=off gro=off rcvbuf=%d sndbuf=%d", got.RecvBuffer, got.SendBuffer); got != want {
+	if got, want := got.String(), fmt.Sprintf("gso=off gro=off recv=3 rcvbuf=%d sndbuf=%d", got.RecvBuffer, got.SendBuffer); got != want {
 		t.Errorf("unexpected String:\n- want: %q\n-  got: %q", want, got)
 	}
 	off.Close()

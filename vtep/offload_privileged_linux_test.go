@@ -54,6 +54,9 @@ func openInNSCfg(t *testing.T, ns *netns.NS, cfg Config) (*StdBind, ReceiveFunc)
 	var recv ReceiveFunc
 	if err := ns.Do(func() error {
 		var err error
+		if cfg.RecvSockets == 0 {
+			cfg.RecvSockets = 1 // recv below drains the only socket
+		}
 		b, err = NewStdBind(cfg)
 		if err != nil {
 			return err

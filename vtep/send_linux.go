@@ -33,7 +33,7 @@ import (
 func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.recv == nil {
+	if len(b.recv) == 0 {
 		return fmt.Errorf("vtep: send %s: %w", dst, net.ErrClosed)
 	}
 	ip := dst.Addr().Unmap()

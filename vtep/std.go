@@ -14,8 +14,10 @@ import (
 // StdBind is the default Bind: UDP sockets over the host's IPv4 or IPv6
 // underlay, in the spirit of wireguard-go's conn.StdNetBind.
 //
-// Open binds one receive socket on Config.Local:port and returns a single
-// ReceiveFunc that reads batches with recvmmsg(2). It also binds
+// Open binds Config.RecvSockets receive sockets on Config.Local:port (with
+// SO_REUSEPORT when there are several, so the kernel spreads flows over
+// them) and returns one ReceiveFunc per socket, each reading batches with
+// recvmmsg(2) and meant for its own goroutine. It also binds
 // Config.SrcSockets send sockets on ports inside [SrcPortMin, SrcPortMax].
 // Send hashes each datagram's inner frame (bufs[i][encap.VXLANHeaderLen:])
 // and sends it from send socket hash%SrcSockets with sendmmsg(2), so the
@@ -29,7 +31,8 @@ import (
 // leave from one socket (the segments of one inner TCP flow) into one
 // message with a UDP_SEGMENT control message (GSO), and the ReceiveFunc
 // reads UDP_GRO-coalesced datagrams into 64 KiB buffers owned by the Bind
-// and splits them back into one VXLAN packet per caller buffer. Offloads
+// (4 MiB per receive socket) and splits them back into one VXLAN packet per
+// caller buffer. Offloads
 // are invisible through the Bind interface: the datagrams on the wire and
 // the packets a ReceiveFunc returns are the same with them on or off.
 //
@@ -52,10 +55,10 @@ type StdBind struct {
 	// in-flight sendmmsg. ReceiveFuncs do not take it: they own a reference
 	// to their socket and see net.ErrClosed once Close closes it.
 	mu          sync.RWMutex
-	recv        *net.UDPConn   // nil when closed
-	receiver    *receiver      // state of the ReceiveFunc over recv
+	recv        []*net.UDPConn // len cfg.RecvSockets when open, nil when closed
+	receivers   []*receiver    // receivers[i] is the ReceiveFunc state over recv[i]
 	send        []*sendSocket  // len cfg.SrcSockets when open
-	local       netip.AddrPort // bound address of recv
+	local       netip.AddrPort // bound address of every receive socket
 	maxSegments int            // UDP_MAX_SEGMENTS probed at Open
 	status      OffloadStatus  // filled in by Open; GSO counts live in send
 
@@ -92,7 +95,7 @@ func NewStdBind(cfg Config) (*StdBind, error) {
 // never changes.
 func (b *StdBind) BatchSize() int { return b.cfg.BatchSize }
 
-// LocalAddr returns the address and port the receive socket is bound to,
+// LocalAddr returns the address and port the receive sockets are bound to,
 // or the zero AddrPort when the Bind is closed.
 func (b *StdBind) LocalAddr() netip.AddrPort {
 	b.mu.RLock()
@@ -147,16 +150,22 @@ type OffloadStatus struct {
 	// MaxSegments is the most datagrams one GSO send carries: the kernel's
 	// UDP_MAX_SEGMENTS, probed at Open (64 or 128), or 0 without GSO.
 	MaxSegments int
-	// GRO is true when the receive socket has UDP_GRO set.
+	// GRO is true when every receive socket has UDP_GRO set.
 	GRO bool
-	// RecvBuffer and SendBuffer are SO_RCVBUF of the receive socket and
+	// RecvSockets is the number of receive sockets (and ReceiveFuncs)
+	// sharing the local port; RecvByCPU is true when they are chosen by
+	// receiving CPU rather than by 4-tuple hash (Config.RecvByCPU).
+	RecvSockets int
+	RecvByCPU   bool
+	// RecvBuffer and SendBuffer are SO_RCVBUF of the first receive socket and
 	// SO_SNDBUF of the first send socket in bytes, as getsockopt(2)
 	// reports them (Linux doubles the requested size for bookkeeping).
 	RecvBuffer, SendBuffer int
 }
 
 // String formats s on one line for logs, for example
-// "gso=on (8/8 sockets, 64 segments) gro=on rcvbuf=8388608 sndbuf=8388608".
+// "gso=on (8 sockets, 64 segments) gro=on recv=4 rcvbuf=8388608 sndbuf=8388608",
+// with recv=4/cpu when receive sockets are chosen by CPU.
 func (s OffloadStatus) String() string {
 	var sb strings.Builder
 	switch {
@@ -172,6 +181,10 @@ func (s OffloadStatus) String() string {
 	} else {
 		sb.WriteString(" gro=off")
 	}
+	fmt.Fprintf(&sb, " recv=%d", s.RecvSockets)
+	if s.RecvByCPU {
+		sb.WriteString("/cpu")
+	}
 	fmt.Fprintf(&sb, " rcvbuf=%d sndbuf=%d", s.RecvBuffer, s.SendBuffer)
 	return sb.String()
 }
@@ -181,7 +194,7 @@ func (s OffloadStatus) String() string {
 func (b *StdBind) Offload() OffloadStatus {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.recv == nil {
+	if len(b.recv) == 0 {
 		return OffloadStatus{}
 	}
 	s := b.status

@@ -13,40 +13,75 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Open implements Bind. It binds the receive socket on Config.Local:port
-// (port 0 picks an ephemeral port, returned as actualPort) and the send
-// sockets inside the source port range, retrying other ports of the range
-// on EADDRINUSE. It returns exactly one ReceiveFunc. On error nothing
-// stays open.
+// Open implements Bind. It binds Config.RecvSockets receive sockets on
+// Config.Local:port (port 0 picks an ephemeral port, returned as
+// actualPort) and the send sockets inside the source port range, retrying
+// other ports of the range on EADDRINUSE. It returns one ReceiveFunc per
+// receive socket, in socket order. On error nothing stays open.
+//
+// With several receive sockets, the first is bound without SO_REUSEPORT,
+// so the bind fails with EADDRINUSE when anything already holds the port
+// (another daemon's reuseport group included) and port 0 yields a port no
+// other socket uses; Open then sets SO_REUSEPORT on it and binds the
+// others to the same port with SO_REUSEPORT, forming one reuseport group.
+// Linux lets only sockets of the same effective UID join a group.
 func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.recv != nil {
+	if len(b.recv) > 0 {
 		return nil, 0, ErrBindAlreadyOpen
 	}
-	recv, err := b.listen(netip.AddrPortFrom(b.cfg.Local, port))
-	if err != nil {
-		return nil, 0, err
-	}
+	var recv []*net.UDPConn
 	defer func() {
 		if err != nil {
-			recv.Close()
+			for _, c := range recv {
+				c.Close()
+			}
 			b.closeSendLocked()
 		}
 	}()
-	local := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	n := b.cfg.RecvSockets
+	first, err := b.listen(netip.AddrPortFrom(b.cfg.Local, port), false)
+	if err != nil {
+		return nil, 0, err
+	}
+	recv = append(recv, first)
+	local := first.LocalAddr().(*net.UDPAddr).AddrPort()
 	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	if n > 1 {
+		if err := setReusePort(first); err != nil {
+			return nil, 0, err
+		}
+		for range n - 1 {
+			c, err := b.listen(local, true)
+			if err != nil {
+				return nil, 0, err
+			}
+			recv = append(recv, c)
+		}
+		if b.cfg.RecvByCPU {
+			if err := attachCPUSteering(recv[n-1], n); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
 	if err := b.openSendLocked(); err != nil {
 		return nil, 0, err
 	}
-	b.status = OffloadStatus{}
-	gro := false
-	if !b.cfg.NoGRO {
-		gro = enableGRO(recv) == nil
-	}
-	r, err := newReceiver(recv, b.cfg.BatchSize, gro)
-	if err != nil {
-		return nil, 0, err
+	b.status = OffloadStatus{RecvSockets: n, RecvByCPU: n > 1 && b.cfg.RecvByCPU, GRO: !b.cfg.NoGRO}
+	receivers := make([]*receiver, n)
+	fns = make([]ReceiveFunc, n)
+	for i, c := range recv {
+		gro := false
+		if !b.cfg.NoGRO {
+			gro = enableGRO(c) == nil
+		}
+		b.status.GRO = b.status.GRO && gro
+		r, err := newReceiver(c, b.cfg.BatchSize, gro)
+		if err != nil {
+			return nil, 0, err
+		}
+		receivers[i], fns[i] = r, r.receive
 	}
 	b.maxSegments = 0
 	for _, s := range b.send {
@@ -56,11 +91,30 @@ func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err e
 		}
 	}
 	b.status.MaxSegments = b.maxSegments
-	b.status.GRO = gro
-	b.status.RecvBuffer = sockoptInt(recv, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	b.status.RecvBuffer = sockoptInt(first, unix.SOL_SOCKET, unix.SO_RCVBUF)
 	b.status.SendBuffer = sockoptInt(b.send[0].conn, unix.SOL_SOCKET, unix.SO_SNDBUF)
-	b.recv, b.receiver, b.local = recv, r, local
-	return []ReceiveFunc{r.receive}, local.Port(), nil
+	b.recv, b.receivers, b.local = recv, receivers, local
+	return fns, local.Port(), nil
+}
+
+// setReusePort sets SO_REUSEPORT on a bound socket so that sockets bound
+// later with SO_REUSEPORT join it in one reuseport group (Linux creates the
+// group when the second socket binds).
+func setReusePort(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("vtep: receive socket: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return fmt.Errorf("vtep: receive socket: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("vtep: receive socket: %w", os.NewSyscallError("setsockopt SO_REUSEPORT", serr))
+	}
+	return nil
 }
 
 // enableGRO sets UDP_GRO on c. It fails on kernels before Linux 5.0.
@@ -109,7 +163,7 @@ func (b *StdBind) openSendLocked() error {
 			if used[p] {
 				continue
 			}
-			c, err := b.listen(netip.AddrPortFrom(b.cfg.Local, p))
+			c, err := b.listen(netip.AddrPortFrom(b.cfg.Local, p), false)
 			if errors.Is(err, unix.EADDRINUSE) {
 				lastErr = err
 				continue
@@ -148,29 +202,37 @@ func (b *StdBind) closeSendLocked() error {
 	return errors.Join(errs...)
 }
 
-// Close implements Bind. It closes every socket; a blocked ReceiveFunc
+// Close implements Bind. It closes every socket; every blocked ReceiveFunc
 // returns net.ErrClosed. Close is idempotent and safe concurrently with
 // Send and the ReceiveFunc.
 func (b *StdBind) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.recv == nil {
+	if len(b.recv) == 0 {
 		return nil
 	}
-	b.receiver.close()
-	err := b.recv.Close()
-	b.recv, b.receiver, b.local = nil, nil, netip.AddrPort{}
-	return errors.Join(err, b.closeSendLocked())
+	var errs []error
+	for i, c := range b.recv {
+		b.receivers[i].close()
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.recv, b.receivers, b.local = nil, nil, netip.AddrPort{}
+	return errors.Join(append(errs, b.closeSendLocked())...)
 }
 
 // listen opens one UDP socket on addr with the buffer sizes and
-// don't-fragment options set before bind.
-func (b *StdBind) listen(addr netip.AddrPort) (*net.UDPConn, error) {
+// don't-fragment options, and SO_REUSEPORT if reusePort, set before bind.
+func (b *StdBind) listen(addr netip.AddrPort, reusePort bool) (*net.UDPConn, error) {
 	network := "udp6"
 	if addr.Addr().Is4() {
 		network = "udp4"
 	}
 	lc := net.ListenConfig{Control: b.control}
+	if reusePort {
+		lc.Control = b.controlReusePort
+	}
 	pc, err := lc.ListenPacket(context.Background(), network, addr.String())
 	if err != nil {
 		// Keep the syscall error, drop net's duplicate "listen udp4 addr".
@@ -187,6 +249,24 @@ func (b *StdBind) listen(addr netip.AddrPort) (*net.UDPConn, error) {
 func (b *StdBind) control(network, address string, rc syscall.RawConn) error {
 	var opErr error
 	err := rc.Control(func(fd uintptr) {
+		opErr = b.setSockopts(int(fd), network == "udp6")
+	})
+	if err != nil {
+		return err
+	}
+	return opErr
+}
+
+// controlReusePort is control plus SO_REUSEPORT, for the receive sockets
+// after the first.
+func (b *StdBind) controlReusePort(network, address string, rc syscall.RawConn) error {
+	var opErr error
+	err := rc.Control(func(fd uintptr) {
+		opErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		if opErr != nil {
+			opErr = os.NewSyscallError("setsockopt SO_REUSEPORT", opErr)
+			return
+		}
 		opErr = b.setSockopts(int(fd), network == "udp6")
 	})
 	if err != nil {

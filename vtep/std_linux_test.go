@@ -52,8 +52,21 @@ func goroutineLeakCheck(t *testing.T) {
 	})
 }
 
-// openBind opens a StdBind on local with cfg, closing it at cleanup.
+// openBind opens a StdBind on local with cfg, closing it at cleanup. A
+// zero cfg.RecvSockets means 1 here, so that the one ReceiveFunc returned
+// sees every datagram; openBindN tests several.
 func openBind(t testing.TB, local netip.Addr, cfg Config) (*StdBind, ReceiveFunc) {
+	t.Helper()
+	if cfg.RecvSockets == 0 {
+		cfg.RecvSockets = 1
+	}
+	b, fns := openBindN(t, local, cfg)
+	return b, fns[0]
+}
+
+// openBindN opens a StdBind on local with cfg, checks that Open returned
+// one ReceiveFunc per receive socket, and closes it at cleanup.
+func openBindN(t testing.TB, local netip.Addr, cfg Config) (*StdBind, []ReceiveFunc) {
 	t.Helper()
 	cfg.Local = local
 	b, err := NewStdBind(cfg)
@@ -65,13 +78,13 @@ func openBind(t testing.TB, local netip.Addr, cfg Config) (*StdBind, ReceiveFunc
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
-	if len(fns) != 1 {
-		t.Fatalf("unexpected number of ReceiveFuncs:\n- want: 1\n-  got: %d", len(fns))
+	if len(fns) != b.cfg.RecvSockets {
+		t.Fatalf("unexpected number of ReceiveFuncs:\n- want: %d\n-  got: %d", b.cfg.RecvSockets, len(fns))
 	}
 	if got := b.LocalAddr(); got != netip.AddrPortFrom(local, port) {
 		t.Fatalf("unexpected LocalAddr:\n- want: %v\n-  got: %v", netip.AddrPortFrom(local, port), got)
 	}
-	return b, fns[0]
+	return b, fns
 }
 
 // receiveN receives until n datagrams arrived, with a deadline enforced by
@@ -103,16 +116,21 @@ func receiveN(t testing.TB, b *StdBind, fn ReceiveFunc, n, bufSize int) (data []
 
 func TestNewStdBindConfig(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
+	recv := min(runtime.NumCPU(), 4)
 	tests := []struct {
 		name    string
 		cfg     Config
 		want    Config // compared without Logf
 		wantErr bool
 	}{
-		{name: "defaults", cfg: Config{Local: lo}, want: Config{Local: lo, SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, BatchSize: 64, SocketBuffer: 4 << 20}},
-		{name: "unspecified IPv6", cfg: Config{Local: netip.IPv6Unspecified()}, want: Config{Local: netip.IPv6Unspecified(), SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, BatchSize: 64, SocketBuffer: 4 << 20}},
-		{name: "mapped address unmapped", cfg: Config{Local: netip.MustParseAddr("::ffff:127.0.0.1")}, want: Config{Local: lo, SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, BatchSize: 64, SocketBuffer: 4 << 20}},
-		{name: "narrow range shrinks default sockets", cfg: Config{Local: lo, SrcPortMin: 50000, SrcPortMax: 50002}, want: Config{Local: lo, SrcPortMin: 50000, SrcPortMax: 50002, SrcSockets: 3, BatchSize: 64, SocketBuffer: 4 << 20}},
+		{name: "defaults", cfg: Config{Local: lo}, want: Config{Local: lo, SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, RecvSockets: recv, BatchSize: 64, SocketBuffer: 4 << 20}},
+		{name: "unspecified IPv6", cfg: Config{Local: netip.IPv6Unspecified()}, want: Config{Local: netip.IPv6Unspecified(), SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, RecvSockets: recv, BatchSize: 64, SocketBuffer: 4 << 20}},
+		{name: "mapped address unmapped", cfg: Config{Local: netip.MustParseAddr("::ffff:127.0.0.1")}, want: Config{Local: lo, SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, RecvSockets: recv, BatchSize: 64, SocketBuffer: 4 << 20}},
+		{name: "narrow range shrinks default sockets", cfg: Config{Local: lo, SrcPortMin: 50000, SrcPortMax: 50002}, want: Config{Local: lo, SrcPortMin: 50000, SrcPortMax: 50002, SrcSockets: 3, RecvSockets: recv, BatchSize: 64, SocketBuffer: 4 << 20}},
+		{name: "one receive socket", cfg: Config{Local: lo, RecvSockets: 1}, want: Config{Local: lo, SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, RecvSockets: 1, BatchSize: 64, SocketBuffer: 4 << 20}},
+		{name: "64 receive sockets by CPU", cfg: Config{Local: lo, RecvSockets: 64, RecvByCPU: true}, want: Config{Local: lo, SrcPortMin: 49152, SrcPortMax: 65535, SrcSockets: 8, RecvSockets: 64, RecvByCPU: true, BatchSize: 64, SocketBuffer: 4 << 20}},
+		{name: "negative receive sockets", cfg: Config{Local: lo, RecvSockets: -1}, wantErr: true},
+		{name: "too many receive sockets", cfg: Config{Local: lo, RecvSockets: 65}, wantErr: true},
 		{name: "no address", cfg: Config{}, wantErr: true},
 		{name: "only min port", cfg: Config{Local: lo, SrcPortMin: 50000}, wantErr: true},
 		{name: "min above max", cfg: Config{Local: lo, SrcPortMin: 50001, SrcPortMax: 50000}, wantErr: true},
@@ -282,8 +300,8 @@ func TestStdBindDontFragmentOption(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			skipNoFamily(t, tt.local)
-			b, _ := openBind(t, tt.local, Config{SrcSockets: 3})
-			conns := []*net.UDPConn{b.recv}
+			b, _ := openBindN(t, tt.local, Config{SrcSockets: 3, RecvSockets: 2})
+			conns := append([]*net.UDPConn(nil), b.recv...)
 			for _, s := range b.send {
 				conns = append(conns, s.conn)
 			}

@@ -99,7 +99,7 @@ func TestPrivilegedStdBindDontFragment(t *testing.T) {
 // openInNS opens a StdBind on local in the calling thread's namespace and
 // closes it at test cleanup.
 func openInNS(t *testing.T, local netip.Addr) (*StdBind, ReceiveFunc, error) {
-	b, err := NewStdBind(Config{Local: local, SrcSockets: 2})
+	b, err := NewStdBind(Config{Local: local, SrcSockets: 2, RecvSockets: 1})
 	if err != nil {
 		return nil, nil, err
 	}

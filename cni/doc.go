@@ -37,6 +37,16 @@
 // daemon is unreachable. GC detaches the network's ports that are not in
 // cni.dev/valid-attachments, then delegates GC to the IPAM plugin.
 //
+// # Per-node address blocks
+//
+// host-local leases on one node only, so each node needs its own block of
+// the shared subnet. InstallConflist (the plugin binary's
+// "install-conflist" mode, run by the DaemonSet's init container) reads
+// the Node from the API server, takes its block from the
+// vxswitch.dev/pod-cidr annotation or spec.podCIDR, and writes the
+// conflist with __NODE_RANGE_START__ and __NODE_RANGE_END__ replaced by the
+// block's first and last usable address, the subnet staying the cluster's.
+//
 // # Chaining and rate limits
 //
 // The standard meta plugins chain after vxswitch and receive its result as

@@ -279,3 +279,29 @@ func TestPartitionHeal(t *testing.T) {
 	d = waitFor(t, 20*time.Second, "heal", func() string { return clusterDiff(nodes, live, allMACs(live)) })
 	t.Logf("one cluster with all entries %s after the heal", d)
 }
+
+// TestPartitionHealLone: a node left alone by a partition longer than the
+// dead-node memory retries its Join peers six times per RejoinInterval,
+// so with a 60 s interval it is back within 15 s of the heal, long before
+// the periodic re-join.
+func TestPartitionHealLone(t *testing.T) {
+	slow := func(c *Config) { c.RejoinInterval = time.Minute }
+	nodes := startCluster(t, 3, true, slow)
+	live := []int{0, 1, 2}
+	waitFor(t, 10*time.Second, "convergence", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+
+	nodes[2].tr.blocked.Store(true)
+	waitFor(t, 15*time.Second, "partition detected", func() string {
+		if why := clusterDiff(nodes, []int{0, 1}, allMACs([]int{0, 1})); why != "" {
+			return why
+		}
+		return clusterDiff(nodes, []int{2}, allMACs([]int{2}))
+	})
+	time.Sleep(3 * time.Second) // longer than GossipToTheDeadTime (2 s in tests)
+	if got := nodes[2].NumMembers(); got != 1 {
+		t.Fatalf("unexpected members of the cut node:\n- want: 1\n-  got: %d", got)
+	}
+	nodes[2].tr.blocked.Store(false)
+	d := waitFor(t, 15*time.Second, "heal", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+	t.Logf("one cluster with all entries %s after the heal", d)
+}

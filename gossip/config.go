@@ -36,8 +36,9 @@ type Config struct {
 	// join at Start and to re-join every RejoinInterval.
 	Join []string
 	// RejoinInterval is how often Join peers are joined again, which heals
-	// partitions longer than memberlist's dead-node memory; 0 means 30 s,
-	// negative disables.
+	// partitions longer than memberlist's dead-node memory; a node alone
+	// in its cluster retries six times as often. 0 means 30 s, negative
+	// disables.
 	RejoinInterval time.Duration
 	// Keys is the memberlist keyring (AES-128/192/256-GCM keys of 16, 24
 	// or 32 bytes); the first is the primary key used to encrypt. Empty

@@ -307,20 +307,32 @@ func (n *Node) join() {
 	}
 }
 
+// loneRejoinDivisor: a node alone in its cluster (a lost partition, or
+// started before its peers) retries its Join peers every RejoinInterval /
+// loneRejoinDivisor (5 s at the default 30 s), so that a healed link
+// rejoins in seconds rather than up to a whole RejoinInterval later.
+const loneRejoinDivisor = 6
+
 // routineRejoin joins the configured peers every RejoinInterval, which
 // brings back peers forgotten after a partition longer than memberlist's
-// dead-node memory (GossipToTheDeadTime).
+// dead-node memory (GossipToTheDeadTime), and more often while the node
+// is alone (see loneRejoinDivisor).
 func (n *Node) routineRejoin() {
 	defer n.wg.Done()
 	n.log.Debug("Routine: gossip re-join - started")
 	defer n.log.Debug("Routine: gossip re-join - stopped")
-	t := time.NewTicker(n.cfg.RejoinInterval)
+	t := time.NewTicker(max(n.cfg.RejoinInterval/loneRejoinDivisor, time.Millisecond))
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-n.done:
 			return
 		case <-t.C:
+			if n.numNodes() > 1 && time.Since(last) < n.cfg.RejoinInterval {
+				continue
+			}
+			last = time.Now()
 			n.join()
 		}
 	}

@@ -58,6 +58,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	daemonArgs := fs.String("daemon-args", "", "extra vxswitchd `flags`, space-separated, e.g. \"--offload=false\" for the plain per-frame data path")
 	fs.BoolVar(&o.IPv6, "ipv6", false, "run both rigs on an IPv6 underlay")
 	captureCost := fs.Bool("capture", false, "instead: measure what packet capture costs (TCP with no capture, a capture filtered to nothing, a full capture to a file)")
+	gossipBench := fs.Bool("gossip", false, "instead: measure gossip convergence with in-process members on loopback (no root needed); writes DIR/gossip.json and DIR/gossip.svg")
+	gossipSizes := fs.String("gossip-n", "10,50,100,200", "comma-separated cluster `sizes` for --gossip")
 	verbose := fs.Bool("v", false, "log every step and command to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -68,6 +70,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "vxbench: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *gossipBench {
+		return mainGossip(ctx, args, *out, *gossipSizes, *verbose, stdout, stderr)
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "vxbench: must run as root (it creates network namespaces and TAP devices)")

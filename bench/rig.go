@@ -385,12 +385,23 @@ func (r *rig) measurePPS(ctx context.Context) error {
 	const maxLoss = 0.001
 	trial := func(ctx context.Context, pps float64) (float64, float64, error) {
 		bps := strconv.FormatFloat(pps*frame64Payload*8, 'f', 0, 64)
-		out, err := r.run(ctx, r.client, "iperf3", "-c", r.serverAddr(), "-p", iperf3Port, "-u",
-			"-l", strconv.Itoa(frame64Payload), "-b", bps, "-t", secs(r.o.TrialDuration), "-J")
-		if err != nil {
-			return 0, 0, err
+		var res Iperf3Result
+		var err error
+		// iperf3's control connection sometimes resets after a trial
+		// that flooded the server; a trial gets three attempts.
+		for attempt := 0; attempt < 3; attempt++ {
+			var out []byte
+			out, err = r.run(ctx, r.client, "iperf3", "-c", r.serverAddr(), "-p", iperf3Port, "-u",
+				"-l", strconv.Itoa(frame64Payload), "-b", bps, "-t", secs(r.o.TrialDuration), "-J")
+			if err == nil {
+				res, err = ParseIperf3(out, true)
+			}
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			r.o.Logf("bench: trial at %.0f pps failed (attempt %d): %v", pps, attempt+1, err)
+			time.Sleep(time.Second)
 		}
-		res, err := ParseIperf3(out, true)
 		if err != nil {
 			return 0, 0, err
 		}

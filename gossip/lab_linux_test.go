@@ -19,15 +19,16 @@ import (
 // namespaces (bench/lab) with only --join, no --remote: every pair of TAP
 // addresses must ping, every FDB must hold the other hosts' port MACs as
 // gossip entries owned by them, and vxctl peers must list every host. Then
-// one daemon is killed with SIGKILL: its entries vanish from the others
-// within 15 s while the others keep pinging each other. It builds
+// one daemon is killed with SIGKILL: its entries and its flood-list place
+// vanish from the others within 15 s while the others keep pinging each
+// other; restarted, it rejoins and its entries return. It builds
 // cmd/vxswitchd first.
 func TestPrivilegedGossipLab(t *testing.T) {
 	testutil.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("builds and runs vxswitchd")
 	}
-	const hosts = 4
+	const hosts = 5
 	bin := filepath.Join(t.TempDir(), "vxswitchd")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/vxswitch/vxswitch/cmd/vxswitchd").CombinedOutput(); err != nil {
 		t.Fatalf("build vxswitchd: %v\n%s", err, out)
@@ -118,8 +119,26 @@ func TestPrivilegedGossipLab(t *testing.T) {
 	if err := killed.StopDaemon(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	d = waitFor(t, 15*time.Second, "purge after kill -9", func() string { return fdbDiff(hs[:hosts-1]) })
-	t.Logf("killed host's entries gone from the others in %s", d)
+	d = waitFor(t, 15*time.Second, "purge after kill -9", func() string {
+		if diff := fdbDiff(hs[:hosts-1]); diff != "" {
+			return diff
+		}
+		for _, h := range hs[:hosts-1] {
+			lists, err := api.NewClient(h.APISocket).Flood(ctx, 42, false)
+			if err != nil {
+				return err.Error()
+			}
+			for _, fl := range lists {
+				for _, r := range fl.Remotes {
+					if r == killed.Underlay {
+						return fmt.Sprintf("%s: killed host %s still in the flood list of VNI %d", h.Name, r, fl.VNI)
+					}
+				}
+			}
+		}
+		return ""
+	})
+	t.Logf("killed host's entries and flood-list place gone from the others in %s", d)
 	for _, a := range hs[:hosts-1] {
 		for _, b := range hs[:hosts-1] {
 			if a == b {
@@ -131,4 +150,10 @@ func TestPrivilegedGossipLab(t *testing.T) {
 			}
 		}
 	}
+
+	if err := killed.StartDaemon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor(t, 30*time.Second, "rejoin after restart", func() string { return fdbDiff(hs) })
+	t.Logf("restarted host rejoined, entries everywhere again in %s", d)
 }

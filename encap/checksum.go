@@ -16,32 +16,50 @@ import (
 // segment plus pseudo-header) is intact when Checksum over it returns
 // 0xffff. Checksum never allocates and is safe for concurrent use.
 func Checksum(b []byte, initial uint32) uint16 {
-	var sum, carry uint64
-	acc := uint64(initial)
-	// Eight bytes at a time: the one's complement sum of 16-bit words is
-	// independent of the word size it is computed in (RFC 1071 §2(B)).
+	// The one's complement sum of 16-bit words does not depend on the
+	// byte order it is computed in, as long as the result is swapped back
+	// (RFC 1071 §2(B)): sum little-endian 64-bit words, 32 bytes per round
+	// with the carries chained, then fold, swap and add initial (which is
+	// in network order).
+	var s, c uint64
+	for len(b) >= 32 {
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[0:8]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:16]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:24]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:32]), c)
+		b = b[32:]
+	}
+	s, c = bits.Add64(s, c, 0)
+	s += c
 	for len(b) >= 8 {
-		sum, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), 0)
-		acc = sum + carry
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), 0)
+		s += c
 		b = b[8:]
 	}
 	if len(b) >= 4 {
-		sum, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), 0)
-		acc = sum + carry
+		s, c = bits.Add64(s, uint64(binary.LittleEndian.Uint32(b)), 0)
+		s += c
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		sum, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b)), 0)
-		acc = sum + carry
+		s, c = bits.Add64(s, uint64(binary.LittleEndian.Uint16(b)), 0)
+		s += c
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		sum, carry = bits.Add64(acc, uint64(b[0])<<8, 0)
-		acc = sum + carry
+		// A trailing byte is the high byte of a network-order word: the
+		// low byte in little-endian order.
+		s, c = bits.Add64(s, uint64(b[0]), 0)
+		s += c
 	}
-	// Fold 64 → 16 bits with end-around carry.
+	// Fold 64 → 16 bits with end-around carry, swap to network order.
+	s = s>>32 + s&0xffffffff
+	s = s>>32 + s&0xffffffff
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	acc := uint64(bits.ReverseBytes16(uint16(s))) + uint64(initial)
 	acc = acc>>32 + acc&0xffffffff
-	acc = acc>>32 + acc&0xffffffff
+	acc = acc>>16 + acc&0xffff
 	acc = acc>>16 + acc&0xffff
 	acc = acc>>16 + acc&0xffff
 	return uint16(acc)

@@ -40,6 +40,7 @@ func (sw *Switch) routineReceiveFromVTEP(fn vtep.ReceiveFunc) {
 			sw.forwardFromVTEP(bufs[i][:sizes[i]], eps[i].Addr().Unmap(), out)
 		}
 		out.flush()
+		out.learned = learnMemo{}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -124,9 +125,7 @@ func (sw *Switch) switchFromVTEP(pkt []byte, src netip.Addr, out *egress) captur
 		return dropped(DropBadSourceMAC)
 	}
 	if !sw.cfg.NoLearning {
-		if r := sw.fdb.Learn(vni, srcMAC, fdb.Dest{Remote: src}); r == fdb.LearnRejectedCap {
-			sw.drops.add(DropLearnCap)
-		}
+		sw.learn(out, vni, srcMAC, fdb.Dest{Remote: src})
 	}
 	dst := frame.Destination()
 	if !dst.IsMulticast() {

@@ -40,6 +40,7 @@ func (sw *Switch) routineReadFromPort(p *Port) {
 			sw.forwardFromPort(p, bufs[i][:PacketStartOffset+sizes[i]], out)
 		}
 		out.flush()
+		out.learned = learnMemo{}
 		if err != nil {
 			if errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return
@@ -57,6 +58,32 @@ func (sw *Switch) routineReadFromPort(p *Port) {
 				return
 			}
 		}
+	}
+}
+
+// learnMemo remembers the last source learned by a loop within one batch.
+// A batch is mostly one flow (a TSO super-frame split into dozens of
+// frames, a GRO-coalesced datagram train), so learning each source once
+// per batch instead of once per frame saves an FDB lookup, a clock read
+// and a store per frame. It is reset after every batch, so a live flow
+// still refreshes its entry on every read.
+type learnMemo struct {
+	ok   bool
+	vni  uint32
+	mac  encap.MAC
+	dest fdb.Dest
+}
+
+// learn learns mac behind dest in vni unless this batch already did.
+func (sw *Switch) learn(out *egress, vni uint32, mac encap.MAC, dest fdb.Dest) {
+	m := &out.learned
+	if m.ok && m.vni == vni && m.mac == mac && m.dest == dest {
+		return
+	}
+	*m = learnMemo{ok: true, vni: vni, mac: mac, dest: dest}
+	if r := sw.fdb.Learn(vni, mac, dest); r == fdb.LearnRejectedCap {
+		sw.drops.add(DropLearnCap)
+		m.ok = false // count every refused frame, as before
 	}
 }
 
@@ -110,9 +137,7 @@ func (sw *Switch) switchFromPort(p *Port, pkt []byte, out *egress) capture.Decis
 		return capture.Decision{}
 	}
 	if !sw.cfg.NoLearning {
-		if r := sw.fdb.Learn(p.vni, src, fdb.Dest{Port: p.id}); r == fdb.LearnRejectedCap {
-			sw.drops.add(DropLearnCap)
-		}
+		sw.learn(out, p.vni, src, fdb.Dest{Port: p.id})
 	}
 	if sw.cfg.Suppress != nil && sw.cfg.Suppress.suppress(sw, p, pkt, out) {
 		return capture.Decision{Kind: capture.DecisionPort, Port: p.name} // answered on the ingress port
@@ -168,12 +193,13 @@ func (sw *Switch) switchFromPort(p *Port, pkt []byte, out *egress) capture.Decis
 // batch, so a burst towards one VTEP or port costs one Send or Write call.
 // It belongs to one loop goroutine.
 type egress struct {
-	sw     *Switch
-	bufs   [][]byte // pending frames; len <= cap, allocated once
-	port   *Port    // pending destination: a port...
-	remote netip.AddrPort
-	vs     *vniState // ...or a remote VTEP, in this VNI
-	one    [1][]byte // scratch for single writes
+	sw      *Switch
+	learned learnMemo // the last (VNI, MAC, dest) learned in this batch
+	bufs    [][]byte  // pending frames; len <= cap, allocated once
+	port    *Port     // pending destination: a port...
+	remote  netip.AddrPort
+	vs      *vniState // ...or a remote VTEP, in this VNI
+	one     [1][]byte // scratch for single writes
 
 	// For capture: the ID of the frame being switched and the IDs of the
 	// pending frames (parallel to bufs).

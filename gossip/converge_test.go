@@ -14,24 +14,29 @@ import (
 
 // TestConvergence measures, in-process on loopback, how long a new entry
 // on one node takes to be installed on the others (p50, p99, max over the
-// nodes) and how long a killed node takes to be purged everywhere, for
-// N = 10 and 50 with memberlist's LAN timing (what vxswitchd runs) and the
-// tests' fast timing. It logs the numbers; its assertions are only that
-// everything converges. Skipped with -short.
+// nodes) and how long a killed node takes to be purged everywhere: N = 10
+// with memberlist's LAN timing (what vxswitchd runs) and N = 10 and 50 with
+// the tests' fast timing. It logs the numbers; its assertions are only that
+// everything converges. Larger clusters at LAN timing are measured by
+// `vxbench --gossip`, not here: on a loaded 2-core CI machine their
+// membership alone has taken over a minute to settle (lost UDP gossip is
+// repaired only by push/pull, which memberlist spaces out as N grows).
+// Skipped with -short.
 func TestConvergence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("convergence measurement skipped in -short mode")
 	}
 	profiles := []struct {
-		name string
-		tune func(*memberlist.Config)
-		lan  bool
+		name  string
+		tune  func(*memberlist.Config)
+		lan   bool
+		sizes []int
 	}{
-		{name: "lan", lan: true, tune: func(c *memberlist.Config) {}},
-		{name: "fast", tune: fastTiming},
+		{name: "lan", lan: true, tune: func(c *memberlist.Config) {}, sizes: []int{10}},
+		{name: "fast", tune: fastTiming, sizes: []int{10, 50}},
 	}
 	for _, prof := range profiles {
-		for _, n := range []int{10, 50} {
+		for _, n := range prof.sizes {
 			t.Run(fmt.Sprintf("%s/N=%d", prof.name, n), func(t *testing.T) {
 				measureConvergence(t, n, prof.lan, prof.tune)
 			})

@@ -29,7 +29,7 @@ hosts, measures it, tears it down, then does the same with the kernel's
 vxlan driver on both hosts, and prints metric | vxswitchd | kernel | ratio.
 Measured from h0 (198.18.0.1) to h1 (198.18.0.2) over VXLAN:
   tcp_1_stream, tcp_4_streams   iperf3 -c ... -t DURATION [-P 4] -J
-  udp_64B_pps_0.1pct_loss       RFC 2544 binary search with iperf3 -u -l 18
+  udp_64B_pps_0.1pct_loss       RFC 2544 binary search with iperf3 -u -l 18 -w 4M
   latency_p50, latency_p99      sockperf ping-pong --full-rtt (ICMP fallback)
   cpu_seconds_per_gb            vxswitchd: the daemons' utime+stime;
                                 kernel: softirq+sys of the whole machine
@@ -54,6 +54,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.TrialDuration, "trial", 2*time.Second, "length of each 64-byte rate-search trial")
 	fs.IntVar(&o.Iterations, "iterations", 8, "number of rate-search trials")
 	fs.Float64Var(&o.MaxPPS, "max-pps", 1e6, "first (highest) rate the search offers, packets/s")
+	fs.StringVar(&o.PPSWindow, "pps-window", DefaultPPSWindow, "socket buffer `size` of both iperf3 ends in the 64-byte trials (iperf3 -w), so the measuring receiver is not what overflows; 0 for iperf3's default")
 	fs.StringVar(&o.Name, "name", "vxbench", "namespace prefix of the rigs")
 	daemonArgs := fs.String("daemon-args", "", "extra vxswitchd `flags`, space-separated, e.g. \"--offload=false\" for the plain per-frame data path")
 	fs.BoolVar(&o.IPv6, "ipv6", false, "run both rigs on an IPv6 underlay")

@@ -132,6 +132,7 @@ func TestPrivilegedLabDaemonLifecycle(t *testing.T) {
 		t.Fatalf("Up: %v", err)
 	}
 	h, kh := l.Hosts()[0], l.Hosts()[1]
+	checkBridgeNetfilterOff(t, l)
 
 	pid := h.DaemonPID()
 	if pid == 0 {
@@ -225,5 +226,42 @@ func TestPrivilegedLabDaemonIgnoresSIGTERM(t *testing.T) {
 		if !strings.Contains(string(logb), want) {
 			t.Errorf("unexpected log:\n- want: a line with %q\n-  got:\n%s", want, logb)
 		}
+	}
+}
+
+// checkBridgeNetfilterOff: with br_netfilter loaded, the lab's underlay
+// namespace has bridge-nf-call-* at 0 (they default to 1 in every new
+// namespace), and the host's own settings are untouched.
+func checkBridgeNetfilterOff(t *testing.T, l *Lab) {
+	t.Helper()
+	const p = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+	host, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Log("br_netfilter not loaded: nothing to check")
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables"} {
+		var got []byte
+		err := l.UnderlayNS().Do(func() error {
+			var err error
+			got, err = os.ReadFile("/proc/sys/net/bridge/" + f)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(string(got)) != "0" {
+			t.Errorf("unexpected %s in the underlay namespace:\n- want: 0\n-  got: %s", f, got)
+		}
+	}
+	after, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(host) {
+		t.Errorf("the host's bridge-nf-call-iptables changed:\n- want: %s-  got: %s", host, after)
 	}
 }

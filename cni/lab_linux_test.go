@@ -292,6 +292,71 @@ func TestPrivilegedCNITwoNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("PodPortsUseOffloads", func(t *testing.T) {
+		// A Pod's TAP is opened with the same offloads as the daemon's
+		// own: the Pod's kernel hands over TSO super-frames (ethtool in
+		// the Pod), the API lists them for the port, and TCP between Pods
+		// on two nodes runs on them.
+		out, err := pods[0].ns.Run(context.Background(), "ethtool", "-k", "eth0")
+		if err != nil {
+			t.Skipf("ethtool: %v (.ci/test installs it)", err)
+		}
+		if !strings.Contains(string(out), "tcp-segmentation-offload: on") {
+			t.Errorf("unexpected offloads of the Pod's eth0:\n- want: tcp-segmentation-offload: on\n-  got:\n%s", out)
+		}
+		ports, err := api.NewClient(e.lab.Hosts()[0].APISocket).Ports(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{"vxgw100": true} // the gateway port too
+		for _, a := range e.attachments(0) {
+			want[a.Port] = true
+		}
+		checked := 0
+		for _, p := range ports {
+			if !want[p.Name] {
+				continue
+			}
+			checked++
+			if !strings.Contains(p.Offloads, "tso4") {
+				t.Errorf("unexpected offloads of port %s:\n- want: tso4 among them\n-  got: %q", p.Name, p.Offloads)
+			}
+		}
+		if checked < 3 { // two Pods and the gateway
+			t.Errorf("unexpected ports on node 0:\n- want: the gateway and the Pod ports %v\n-  got: %+v", want, ports)
+		}
+		if _, err := exec.LookPath("iperf3"); err != nil {
+			t.Skip("iperf3 not installed (.ci/test installs it)")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		srv := pods[2].ns.Command(ctx, "iperf3", "-s", "-1", "-B", pods[2].ip.String(), "-p", "5202")
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Wait()
+		var cli []byte
+		for try := 0; try < 50; try++ { // until the server listens
+			if cli, err = pods[0].ns.Command(ctx, "iperf3", "-c", pods[2].ip.String(), "-p", "5202", "-t", "2", "-J").Output(); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			srv.Process.Kill()
+			t.Fatalf("iperf3 Pod to Pod across nodes: %v\n%s", err, cli)
+		}
+		var r iperfReport
+		if err := json.Unmarshal(cli, &r); err != nil {
+			t.Fatalf("iperf3 -J output: %v\n%s", err, cli)
+		}
+		if r.End.SumReceived.Bytes == 0 {
+			t.Errorf("unexpected iperf3 bytes received Pod to Pod:\n- want: > 0\n-  got: 0")
+		}
+		t.Logf("iperf3 TCP Pod %s (node 0) -> Pod %s (node 1): %.2f Gbit/s, %d retransmits",
+			pods[0].ip, pods[2].ip, float64(r.End.SumReceived.Bytes)*8/r.End.SumReceived.Seconds/1e9, r.End.SumSent.Retransmits)
+	})
+
 	t.Run("VNIIsolation", func(t *testing.T) {
 		iso := e.newPod(1)
 		e.add(iso, "iso") // VNI 200, same subnet as VNI 100
@@ -486,6 +551,25 @@ func TestPrivilegedCNITwoNodes(t *testing.T) {
 		}
 		if out, err := e.cnitool(1, "check", "pods", b); err != nil {
 			t.Errorf("CHECK after restart: %v %s", err, out)
+		}
+		// The re-adopted Pod ports are re-opened with offloads.
+		ports, err := api.NewClient(h.APISocket).Ports(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		readopted := 0
+		for _, a := range e.attachments(1) {
+			for _, p := range ports {
+				if p.Name == a.Port {
+					readopted++
+					if !strings.Contains(p.Offloads, "tso4") {
+						t.Errorf("unexpected offloads of re-adopted port %s:\n- want: tso4 among them\n-  got: %q", p.Name, p.Offloads)
+					}
+				}
+			}
+		}
+		if readopted == 0 {
+			t.Errorf("no re-adopted Pod port among node 1's ports: %+v", ports)
 		}
 	})
 }

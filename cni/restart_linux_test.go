@@ -134,7 +134,8 @@ type iperfReport struct {
 			Retransmits int   `json:"retransmits"`
 		} `json:"sum_sent"`
 		SumReceived struct {
-			Bytes int64 `json:"bytes"`
+			Bytes   int64   `json:"bytes"`
+			Seconds float64 `json:"seconds"`
 		} `json:"sum_received"`
 	} `json:"end"`
 	Error string `json:"error"`

@@ -71,13 +71,17 @@ func printPorts(w io.Writer, ports []api.PortInfo) error {
 		return nil
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "NAME\tVNI\tMTU\tMAC\tRX_PACKETS\tRX_BYTES\tTX_PACKETS\tTX_BYTES")
+	fmt.Fprintln(tw, "NAME\tVNI\tMTU\tMAC\tRX_PACKETS\tRX_BYTES\tTX_PACKETS\tTX_BYTES\tOFFLOADS")
 	for _, p := range ports {
 		mac := "-"
 		if !p.MAC.IsZero() {
 			mac = p.MAC.String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\n", p.Name, p.VNI, p.MTU, mac, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes)
+		off := p.Offloads
+		if off == "" {
+			off = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.VNI, p.MTU, mac, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, off)
 	}
 	return tw.Flush()
 }

@@ -20,6 +20,7 @@ import (
 	vswitch "github.com/vxswitch/vxswitch/switch"
 	"github.com/vxswitch/vxswitch/switch/api"
 	"github.com/vxswitch/vxswitch/switch/api/apitest"
+	"github.com/vxswitch/vxswitch/switch/tap"
 )
 
 var (
@@ -105,6 +106,7 @@ func TestStatus(t *testing.T) {
 
 func TestPorts(t *testing.T) {
 	env, p0 := newEnv(t)
+	p0.SetOffloads(tap.Offloads{VnetHdr: true, Csum: true, TSO4: true, TSO6: true, Reason: "USO refused: invalid argument"})
 	p0.Inbound <- ethFrame(mac0) // one frame read from vxtap0 (flooded to vxtap… nobody: VNI 42 has one port)
 	waitFor(t, "vxtap0 rx", func() bool {
 		ps, err := env.Client.Ports(ctx(t))
@@ -115,8 +117,8 @@ func TestPorts(t *testing.T) {
 		t.Fatalf("Ports: %v", err)
 	}
 	want := []api.PortInfo{
-		{Name: "vxtap0", VNI: 42, MTU: 1450, MAC: mac0, RxPackets: 1, RxBytes: 60},
-		{Name: "vxtap1", VNI: 43, MTU: 1450, MAC: mac1},
+		{Name: "vxtap0", VNI: 42, MTU: 1450, MAC: mac0, RxPackets: 1, RxBytes: 60, Offloads: "csum,tso4,tso6 (USO refused: invalid argument)"},
+		{Name: "vxtap1", VNI: 43, MTU: 1450, MAC: mac1, Offloads: "off"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("unexpected ports (-want +got):\n%s", diff)

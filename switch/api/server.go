@@ -406,9 +406,30 @@ type unwrapper interface{ Unwrap() tap.Device }
 // deviceMAC returns dev's own address, looking through wrappers, or the
 // zero MAC.
 func deviceMAC(dev tap.Device) encap.MAC {
+	if h, ok := findDevice[hardwareAddresser](dev); ok {
+		return h.HardwareAddr()
+	}
+	return encap.MAC{}
+}
+
+// offloader is implemented by devices that report their offloads (TAPs).
+type offloader interface{ Offloads() tap.Offloads }
+
+// deviceOffloads describes dev's offloads (tap.Offloads.String), looking
+// through wrappers, or "" for a device that does not report them.
+func deviceOffloads(dev tap.Device) string {
+	if o, ok := findDevice[offloader](dev); ok {
+		return o.Offloads().String()
+	}
+	return ""
+}
+
+// findDevice returns the first device in dev's wrapper chain (dev, then
+// what Unwrap returns, and so on) that implements T.
+func findDevice[T any](dev tap.Device) (T, bool) {
 	for range 16 { // bounded: a wrapper cycle must not hang the API
-		if h, ok := dev.(hardwareAddresser); ok {
-			return h.HardwareAddr()
+		if d, ok := dev.(T); ok {
+			return d, true
 		}
 		u, ok := dev.(unwrapper)
 		if !ok {
@@ -419,7 +440,8 @@ func deviceMAC(dev tap.Device) encap.MAC {
 			break
 		}
 	}
-	return encap.MAC{}
+	var zero T
+	return zero, false
 }
 
 // GET /v1/ports
@@ -433,6 +455,7 @@ func (s *Server) getPorts(_ http.ResponseWriter, _ *http.Request) (int, any, err
 		}
 		if p, ok := s.sw.Port(ps.Name); ok {
 			pi.MAC = deviceMAC(p.Device())
+			pi.Offloads = deviceOffloads(p.Device())
 		}
 		out = append(out, pi)
 	}

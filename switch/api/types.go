@@ -70,6 +70,10 @@ type PortInfo struct {
 	RxBytes   uint64    `json:"rx_bytes"`
 	TxPackets uint64    `json:"tx_packets"`
 	TxBytes   uint64    `json:"tx_bytes"`
+	// Offloads lists the TAP offloads the port runs with ("csum,tso4,..."
+	// or "off", with the kernel's refusal in parentheses), for devices
+	// that report them; omitted otherwise.
+	Offloads string `json:"offloads,omitempty"`
 }
 
 // Stats is the body of GET /v1/stats: the switch's counters (ports, VNIs,

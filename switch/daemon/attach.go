@@ -39,6 +39,42 @@ type AttacherConfig struct {
 	// Logger receives one line per attach, detach and re-adoption; nil
 	// discards.
 	Logger *slog.Logger
+	// Ports are the device options of every Pod port (offloads, GRO on
+	// write, transmit queue length), the same as the daemon's own TAPs.
+	Ports PortOptions
+}
+
+// PortOptions are the TAP device options the daemon gives every port it
+// creates: --tap TAPs, Pod ports and gateway ports alike.
+type PortOptions struct {
+	// Offload opens the TAP with a virtio-net header and TSO/USO/checksum
+	// offloads (--offload); NoGRO turns coalescing on write off
+	// (--tap-gro=false).
+	Offload, NoGRO bool
+	// TxQueueLen, if positive, is set as the TAP's transmit queue length
+	// (--txqueuelen).
+	TxQueueLen int
+}
+
+// tapConfig returns c with these options' offload settings and a Logf
+// that logs the offload fallback for the port.
+func (o PortOptions) tapConfig(c tap.Config, log *slog.Logger) tap.Config {
+	c.Offload, c.NoGRO = o.Offload, o.NoGRO
+	name := c.Name
+	c.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "tap", name) }
+	return c
+}
+
+// setTxQueueLen applies TxQueueLen to the device called name in the
+// calling thread's network namespace; a failure only costs burst
+// tolerance, so it is logged, not returned.
+func (o PortOptions) setTxQueueLen(name string, log *slog.Logger) {
+	if o.TxQueueLen <= 0 {
+		return
+	}
+	if err := tap.LinkSetTxQueueLen(name, o.TxQueueLen); err != nil {
+		log.Warn("cannot set the TAP's transmit queue length", "tap", name, "err", err)
+	}
 }
 
 // Attacher owns the Pod ports of the CNI plugin: persistent TAP devices
@@ -200,7 +236,10 @@ func (a *Attacher) Attach(_ context.Context, req api.AttachRequest) (api.Attachm
 			return fmt.Errorf("%w: interface %s already exists in %s", api.ErrAttachmentExists, att.IfName, att.Netns)
 		}
 		var err error
-		t, err = tap.Create(tap.Config{Name: att.IfName, MTU: att.MTU, MAC: att.MAC, Up: true, Persist: true})
+		t, err = tap.Create(a.cfg.Ports.tapConfig(tap.Config{Name: att.IfName, MTU: att.MTU, MAC: att.MAC, Up: true, Persist: true}, a.log))
+		if err == nil {
+			a.cfg.Ports.setTxQueueLen(att.IfName, a.log)
+		}
 		return err
 	})
 	if err != nil {
@@ -221,7 +260,7 @@ func (a *Attacher) Attach(_ context.Context, req api.AttachRequest) (api.Attachm
 		return api.Attachment{}, err
 	}
 	a.log.Info("pod port attached", "container", att.ContainerID, "ifname", att.IfName, "netns", att.Netns,
-		"vni", att.VNI, "port", att.Port, "mac", att.MAC, "mtu", att.MTU)
+		"vni", att.VNI, "port", att.Port, "mac", att.MAC, "mtu", att.MTU, "offloads", t.Offloads().String())
 	return att, nil
 }
 
@@ -343,7 +382,9 @@ func (a *Attacher) readoptOne(att *api.Attachment) error {
 		if !slices.Equal(ifc.HardwareAddr, att.MAC[:]) {
 			return fmt.Errorf("interface %s has MAC %s, recorded %s: not ours", att.IfName, ifc.HardwareAddr, att.MAC)
 		}
-		t, err = tap.Create(tap.Config{Name: att.IfName, Persist: true})
+		// Re-opening a persistent TAP sets its flags (the virtio-net
+		// header) and offloads afresh; MTU, MAC and state stay as they are.
+		t, err = tap.Create(a.cfg.Ports.tapConfig(tap.Config{Name: att.IfName, Persist: true}, a.log))
 		return err
 	})
 	if err != nil {
@@ -400,15 +441,16 @@ func GatewayMAC(g Gateway) encap.MAC {
 
 // setupGateway creates (or, after a restart, re-opens) the persistent
 // gateway TAP, gives it its address and attaches it to the switch.
-func setupGateway(sw *vswitch.Switch, g Gateway, mtu int, addVNI func(uint32) error) error {
+func setupGateway(sw *vswitch.Switch, g Gateway, mtu int, addVNI func(uint32) error, opts PortOptions, log *slog.Logger) error {
 	if err := addVNI(g.VNI); err != nil {
 		return err
 	}
 	mac := GatewayMAC(g)
-	t, err := tap.Create(tap.Config{Name: g.Name(), MTU: mtu, MAC: mac, Up: true, Persist: true})
+	t, err := tap.Create(opts.tapConfig(tap.Config{Name: g.Name(), MTU: mtu, MAC: mac, Up: true, Persist: true}, log))
 	if err != nil {
 		return fmt.Errorf("gateway %d:%s: %w", g.VNI, g.Prefix, err)
 	}
+	opts.setTxQueueLen(g.Name(), log)
 	if out, err := exec.Command("ip", "addr", "replace", g.Prefix.String(), "dev", g.Name()).CombinedOutput(); err != nil {
 		t.Close()
 		tap.Delete(g.Name())

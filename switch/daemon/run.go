@@ -152,25 +152,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	defer os.Remove(cfg.API)
 
+	// Every port the daemon creates (--tap, gateway, Pod) gets the same
+	// device options.
+	ports := PortOptions{Offload: cfg.Offload, NoGRO: !cfg.TAPGRO, TxQueueLen: cfg.TxQueueLen}
 	for _, t := range cfg.TAPs {
 		mac := t.MAC
 		if mac.IsZero() {
 			mac = StableMAC(local, t.Name)
 		}
-		dev, err := tap.Create(tap.Config{
-			Name: t.Name, MTU: mtu, MAC: mac, Up: true,
-			Offload: cfg.Offload, NoGRO: !cfg.TAPGRO,
-			Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "tap", t.Name) },
-		})
+		dev, err := tap.Create(ports.tapConfig(tap.Config{Name: t.Name, MTU: mtu, MAC: mac, Up: true}, log))
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		if cfg.TxQueueLen > 0 {
-			if err := tap.LinkSetTxQueueLen(t.Name, cfg.TxQueueLen); err != nil {
-				log.Warn("cannot set the TAP's transmit queue length", "tap", t.Name, "err", err)
-			}
-		}
+		ports.setTxQueueLen(t.Name, log)
 		log.Info("TAP port up", "tap", t.Name, "vni", t.VNI, "mac", dev.HardwareAddr(), "mtu", dev.MTU(), "offloads", dev.Offloads().String())
 		if _, err := sw.AddPort(dev, vswitch.PortConfig{VNI: t.VNI, LocalMACs: []encap.MAC{dev.HardwareAddr()}}); err != nil {
 			dev.Close()
@@ -180,13 +175,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	for _, s := range cfg.Gateways {
 		g, _ := ParseGateway(s) // validated
-		if err := setupGateway(sw, g, mtu, addVNI); err != nil {
+		if err := setupGateway(sw, g, mtu, addVNI, ports, log); err != nil {
 			ln.Close()
 			return err
 		}
 		log.Info("gateway port up", "vni", g.VNI, "port", g.Name(), "addr", g.Prefix, "mac", GatewayMAC(g))
 	}
-	attacher := NewAttacher(sw, AttacherConfig{StatePath: StatePath(cfg.StateDir, cfg.API), MTU: mtu, AddVNI: addVNI, Logger: log})
+	attacher := NewAttacher(sw, AttacherConfig{StatePath: StatePath(cfg.StateDir, cfg.API), MTU: mtu, AddVNI: addVNI, Logger: log, Ports: ports})
 	readopted, err := attacher.Readopt()
 	if err != nil {
 		ln.Close()

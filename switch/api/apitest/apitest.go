@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/vxswitch/vxswitch/fdb"
 	vswitch "github.com/vxswitch/vxswitch/switch"
 	"github.com/vxswitch/vxswitch/switch/api"
+	"github.com/vxswitch/vxswitch/switch/tap"
 	"github.com/vxswitch/vxswitch/switch/tap/taptest"
 	"github.com/vxswitch/vxswitch/vtep"
 	"github.com/vxswitch/vxswitch/vtep/vteptest"
@@ -93,15 +95,28 @@ func New(t testing.TB, fcfg fdb.Config) *Env {
 	}
 }
 
-// Port is a taptest.ChannelTAP that also reports a hardware address, as a
-// real TAP does.
+// Port is a taptest.ChannelTAP that also reports a hardware address and
+// offloads, as a real TAP does.
 type Port struct {
 	*taptest.ChannelTAP
 	mac encap.MAC
+	off atomic.Pointer[tap.Offloads]
 }
 
 // HardwareAddr returns the port's own MAC.
 func (p *Port) HardwareAddr() encap.MAC { return p.mac }
+
+// Offloads returns what SetOffloads set (the zero Offloads, "off", until
+// then).
+func (p *Port) Offloads() tap.Offloads {
+	if o := p.off.Load(); o != nil {
+		return *o
+	}
+	return tap.Offloads{}
+}
+
+// SetOffloads sets what Offloads reports.
+func (p *Port) SetOffloads(o tap.Offloads) { p.off.Store(&o) }
 
 // AddPort attaches a channel TAP called name with MTU 1450 to VNI vni. A
 // non-zero mac is reported by the device and installed as the port's local

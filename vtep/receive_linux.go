@@ -58,7 +58,7 @@ type receiver struct {
 	readFn func(fd uintptr) bool
 }
 
-func newReceiver(c *net.UDPConn, batch int, gro bool) (*receiver, error) {
+func newReceiver(c *net.UDPConn, batch int, gro, poller bool) (*receiver, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("vtep: receive socket: %w", err)
@@ -84,8 +84,10 @@ func newReceiver(c *net.UDPConn, batch int, gro bool) (*receiver, error) {
 		}
 	}
 	r.readFn = r.recvmmsg
-	if w, err := fdwait.New(); err == nil {
-		r.wait = w
+	if !poller {
+		if w, err := fdwait.New(); err == nil {
+			r.wait = w
+		}
 	}
 	return r, nil
 }

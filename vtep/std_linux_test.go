@@ -162,41 +162,49 @@ func TestNewStdBindConfig(t *testing.T) {
 
 func TestStdBindRoundTrip(t *testing.T) {
 	for _, fam := range families {
-		t.Run(fam.name, func(t *testing.T) {
-			skipNoFamily(t, fam.local)
-			a, _ := openBind(t, fam.local, Config{})
-			b, recv := openBind(t, fam.local, Config{})
-			var want [][]byte
-			for i := range 2*a.BatchSize() + 3 { // more than one sendmmsg batch
-				want = append(want, testFrame(i, 64+i))
+		for _, poller := range []bool{false, true} {
+			name := fam.name + "/thread"
+			if poller {
+				name = fam.name + "/poller"
 			}
-			if err := a.Send(want, b.LocalAddr()); err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			got, sizes, eps := receiveN(t, b, recv, len(want), 2048)
-			// Datagrams of one flow keep their order; across flows (send
-			// sockets) they may interleave, so compare as a set.
-			byFlow := make(map[string]bool)
-			for _, w := range want {
-				byFlow[string(w)] = true
-			}
-			srcPorts := make(map[uint16]bool)
-			for _, p := range a.SourcePorts() {
-				srcPorts[p] = true
-			}
-			for i, g := range got {
-				if !byFlow[string(g)] {
-					t.Errorf("unexpected datagram %d (size %d): % x", i, sizes[i], g)
-				}
-				delete(byFlow, string(g))
-				if eps[i].Addr() != fam.local || !srcPorts[eps[i].Port()] {
-					t.Errorf("unexpected source of datagram %d:\n- want: %v port in %v\n-  got: %v", i, fam.local, a.SourcePorts(), eps[i])
-				}
-			}
-			if len(byFlow) != 0 {
-				t.Errorf("unexpected missing datagrams:\n- want: 0\n-  got: %d", len(byFlow))
-			}
-		})
+			t.Run(name, func(t *testing.T) { testRoundTrip(t, fam.local, poller) })
+		}
+	}
+}
+
+func testRoundTrip(t *testing.T, local netip.Addr, poller bool) {
+	skipNoFamily(t, local)
+	a, _ := openBind(t, local, Config{PollerWait: poller})
+	b, recv := openBind(t, local, Config{PollerWait: poller})
+	var want [][]byte
+	for i := range 2*a.BatchSize() + 3 { // more than one sendmmsg batch
+		want = append(want, testFrame(i, 64+i))
+	}
+	if err := a.Send(want, b.LocalAddr()); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got, sizes, eps := receiveN(t, b, recv, len(want), 2048)
+	// Datagrams of one flow keep their order; across flows (send sockets)
+	// they may interleave, so compare as a set.
+	byFlow := make(map[string]bool)
+	for _, w := range want {
+		byFlow[string(w)] = true
+	}
+	srcPorts := make(map[uint16]bool)
+	for _, p := range a.SourcePorts() {
+		srcPorts[p] = true
+	}
+	for i, g := range got {
+		if !byFlow[string(g)] {
+			t.Errorf("unexpected datagram %d (size %d): % x", i, sizes[i], g)
+		}
+		delete(byFlow, string(g))
+		if eps[i].Addr() != local || !srcPorts[eps[i].Port()] {
+			t.Errorf("unexpected source of datagram %d:\n- want: %v port in %v\n-  got: %v", i, local, a.SourcePorts(), eps[i])
+		}
+	}
+	if len(byFlow) != 0 {
+		t.Errorf("unexpected missing datagrams:\n- want: 0\n-  got: %d", len(byFlow))
 	}
 }
 
@@ -338,10 +346,19 @@ func TestStdBindTruncated(t *testing.T) {
 	}
 }
 
+// TestStdBindClose: Close wakes a blocked receive (waiting in ppoll, or in
+// the runtime poller with PollerWait) with net.ErrClosed, and the Bind
+// opens again.
 func TestStdBindClose(t *testing.T) {
+	for _, poller := range []bool{false, true} {
+		t.Run(map[bool]string{false: "thread", true: "poller"}[poller], func(t *testing.T) { testClose(t, poller) })
+	}
+}
+
+func testClose(t *testing.T, poller bool) {
 	goroutineLeakCheck(t)
 	lo := netip.MustParseAddr("127.0.0.1")
-	b, err := NewStdBind(Config{Local: lo})
+	b, err := NewStdBind(Config{Local: lo, PollerWait: poller})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,10 @@ import (
 // address and our FDB has learned the kernel device's MAC behind its
 // address."
 //
-// It runs twice: with the default offloads (TAP TSO/USO, UDP GSO/GRO) and
-// with them forced off (--offload=false), the plain per-frame data path.
+// It runs three times: with the default offloads (TAP TSO/USO, UDP
+// GSO/GRO), with them forced off (--offload=false), the plain per-frame
+// data path, and with the loops waiting in the runtime poller
+// (--wait=poller).
 func TestPrivilegedKernelInterop(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -30,6 +32,7 @@ func TestPrivilegedKernelInterop(t *testing.T) {
 	}{
 		{name: "offload", args: nil},
 		{name: "no-offload", args: []string{"--offload=false"}},
+		{name: "poller", args: []string{"--wait=poller"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) { testKernelInterop(t, tt.args) })
 	}

@@ -54,12 +54,15 @@ type PortOptions struct {
 	// TxQueueLen, if positive, is set as the TAP's transmit queue length
 	// (--txqueuelen).
 	TxQueueLen int
+	// PollerWait makes the port's reader wait in the runtime poller
+	// (--wait=poller; tap.Config.PollerWait).
+	PollerWait bool
 }
 
 // tapConfig returns c with these options' offload settings and a Logf
 // that logs the offload fallback for the port.
 func (o PortOptions) tapConfig(c tap.Config, log *slog.Logger) tap.Config {
-	c.Offload, c.NoGRO = o.Offload, o.NoGRO
+	c.Offload, c.NoGRO, c.PollerWait = o.Offload, o.NoGRO, o.PollerWait
 	name := c.Name
 	c.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "tap", name) }
 	return c

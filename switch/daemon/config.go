@@ -81,6 +81,12 @@ type Config struct {
 	// TxQueueLen is the TAPs' transmit queue length (frames queued for the
 	// daemon to read before the kernel drops); 0 keeps the kernel's 500.
 	TxQueueLen int `yaml:"txqueuelen"`
+	// Wait is how the forwarding loops wait for traffic: "thread" (each
+	// parks its own OS thread in ppoll(2); lowest latency) or "poller" (the
+	// Go runtime's network poller; fewer thread switches and larger
+	// batches under load: higher throughput and 64-byte rate, higher
+	// latency). See WaitThread, WaitPoller.
+	Wait string `yaml:"wait"`
 	// StateDir holds the Pod-port state file (StatePath); "" means the
 	// directory of the API socket (/run/vxswitch by default).
 	StateDir string `yaml:"state-dir"`
@@ -105,8 +111,15 @@ func DefaultConfig() Config {
 		Offload:    true,
 		TAPGRO:     true,
 		TxQueueLen: 10000,
+		Wait:       WaitThread,
 	}
 }
+
+// The values of Config.Wait (--wait).
+const (
+	WaitThread = "thread"
+	WaitPoller = "poller"
+)
 
 // ErrHelp is returned by ParseArgs when -h/--help was given; the usage has
 // been written.
@@ -179,6 +192,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Offload, "offload", cfg.Offload, "TAP offloads (TSO/USO, checksum) and UDP GSO/GRO on the underlay, where the kernel accepts them; --offload=false forces plain frames")
 	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
+	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the forwarding loops wait for traffic: `thread` (each parks its own thread in ppoll; lowest latency) or poller (Go's network poller; higher throughput and 64-byte rate, higher latency)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
@@ -220,6 +234,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		over("offload", func() { merged.Offload = cfg.Offload })
 		over("tap-gro", func() { merged.TAPGRO = cfg.TAPGRO })
 		over("txqueuelen", func() { merged.TxQueueLen = cfg.TxQueueLen })
+		over("wait", func() { merged.Wait = cfg.Wait })
 		over("state-dir", func() { merged.StateDir = cfg.StateDir })
 		mergeGossipFlags(set, &merged.GossipConfig, cfg.GossipConfig)
 		cfg = merged
@@ -379,6 +394,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TxQueueLen < 0 {
 		return fmt.Errorf("--txqueuelen %d: must be 0 (kernel default) or more", c.TxQueueLen)
+	}
+	if c.Wait != WaitThread && c.Wait != WaitPoller {
+		return fmt.Errorf("--wait %q: want %s or %s", c.Wait, WaitThread, WaitPoller)
 	}
 	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65521) {
 		return fmt.Errorf("--mtu %d: must be 68-65521", c.MTU)

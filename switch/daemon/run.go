@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	bind, err := vtep.NewStdBind(vtep.Config{
 		Local: local, SrcPortMin: lo, SrcPortMax: hi,
-		NoGSO: !cfg.Offload, NoGRO: !cfg.Offload,
+		NoGSO: !cfg.Offload, NoGRO: !cfg.Offload, PollerWait: cfg.Wait == WaitPoller,
 		Logf: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	// Every port the daemon creates (--tap, gateway, Pod) gets the same
 	// device options.
-	ports := PortOptions{Offload: cfg.Offload, NoGRO: !cfg.TAPGRO, TxQueueLen: cfg.TxQueueLen}
+	ports := PortOptions{Offload: cfg.Offload, NoGRO: !cfg.TAPGRO, TxQueueLen: cfg.TxQueueLen, PollerWait: cfg.Wait == WaitPoller}
 	for _, t := range cfg.TAPs {
 		mac := t.MAC
 		if mac.IsZero() {

@@ -65,6 +65,14 @@ type Config struct {
 	// also be changed at run time with TAP.SetGRO.
 	NoGRO bool
 
+	// PollerWait makes Read wait for frames in the Go runtime's network
+	// poller instead of parking its OS thread in ppoll(2) (see
+	// internal/fdwait). The poller wakes the reader later, so under load
+	// more frames are queued per wake-up and fewer threads are switched
+	// (higher throughput and frame rate), but every wake-up costs more
+	// (higher latency). The daemon's --wait=poller.
+	PollerWait bool
+
 	// Logf, if not nil, receives the rare messages Create has for the
 	// operator (offload fallback). Never called per frame.
 	Logf func(format string, args ...any)

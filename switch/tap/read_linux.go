@@ -29,15 +29,19 @@ type reader struct {
 	fn  func(fd uintptr) bool
 }
 
-// initReader prepares t.rd on t.file; Create calls it before setup.
-func (t *TAP) initReader() error {
+// initReader prepares t.rd on t.file; Create calls it before setup. With
+// poller (Config.PollerWait) there is no waiter: Read waits in the runtime
+// poller.
+func (t *TAP) initReader(poller bool) error {
 	rc, err := t.file.SyscallConn()
 	if err != nil {
 		return &OpError{Op: "create", Name: t.name, Err: err}
 	}
 	t.rd.rc = rc
-	if w, err := fdwait.New(); err == nil {
-		t.rd.wait = w
+	if !poller {
+		if w, err := fdwait.New(); err == nil {
+			t.rd.wait = w
+		}
 	}
 	t.rd.fn = t.rd.read
 	return nil

@@ -111,7 +111,7 @@ func Create(cfg Config) (*TAP, error) {
 		case err == nil:
 			t := &TAP{name: actual, persist: cfg.Persist, file: f, ctl: ctl, vnet: v}
 			v.writeFn = t.writev
-			err := t.initReader()
+			err := t.initReader(cfg.PollerWait)
 			if err == nil {
 				err = t.setup(cfg)
 			}
@@ -155,7 +155,7 @@ func Create(cfg Config) (*TAP, error) {
 		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("water returned %T, want *os.File", ifce.ReadWriteCloser)}
 	}
 	t := &TAP{name: ifce.Name(), persist: cfg.Persist, file: f, ctl: ctl, offloadReason: offloadReason}
-	err = t.initReader()
+	err = t.initReader(cfg.PollerWait)
 	if err == nil {
 		err = t.setup(cfg)
 	}

@@ -344,13 +344,29 @@ func TestPrivilegedTAPFrames(t *testing.T) {
 }
 
 // TestPrivilegedTAPCloseUnblocksRead checks that Close wakes a Read that
-// is blocked (in ppoll through internal/fdwait, or in the runtime poller as
-// a fallback) with os.ErrClosed, removes the link, and leaves no goroutine
-// behind.
+// is blocked (in ppoll through internal/fdwait by default, in the runtime
+// poller with PollerWait) with os.ErrClosed, removes the link, and leaves
+// no goroutine behind.
 func TestPrivilegedTAPCloseUnblocksRead(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		cfg    Config
+		waitIn string // the frame a blocked Read waits in
+	}{
+		{"thread", Config{}, "fdwait.(*Waiter).Wait"},
+		{"poller", Config{PollerWait: true}, "runtime_pollWait"},
+		{"thread offload", Config{Offload: true}, "fdwait.(*Waiter).Wait"},
+		{"poller offload", Config{Offload: true, PollerWait: true}, "runtime_pollWait"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testCloseUnblocksRead(t, tt.cfg, tt.waitIn) })
+	}
+}
+
+func testCloseUnblocksRead(t *testing.T, cfg Config, waitIn string) {
 	goroutineLeakCheck(t)
 	ns := newTestNS(t)
-	tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp")}) // down: nothing to read
+	cfg.Name = testutil.UniqueName("vxtp")
+	tp := createIn(t, ns, cfg) // down: nothing to read
 	done := make(chan error, 1)
 	go func() {
 		_, err := tp.Read([][]byte{make([]byte, 2048)}, []int{0}, encap.VXLANHeaderLen)
@@ -362,7 +378,7 @@ func TestPrivilegedTAPCloseUnblocksRead(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	for {
 		stacks := string(buf[:runtime.Stack(buf, true)])
-		if strings.Contains(stacks, "(*TAP).Read") && (strings.Contains(stacks, "fdwait.(*Waiter).Wait") || strings.Contains(stacks, "runtime_pollWait")) {
+		if strings.Contains(stacks, "(*TAP).Read") && strings.Contains(stacks, waitIn) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -111,6 +111,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res, err := Run(ctx, o)
 	res.Command = "vxbench " + strings.Join(args, " ")
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		// The daemons inherit it, and it changes what they can do.
+		res.Command = "GOMAXPROCS=" + v + " " + res.Command
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "vxbench: %v\n", err)
 	}

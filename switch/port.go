@@ -21,18 +21,28 @@ type Port struct {
 	name string
 	vni  uint32
 	mtu  int
-	dev  tap.Device
+	dev  tap.Device // queue 0
 
-	// writeMu serializes Write on dev: the receive loops and the other
-	// ports' readers all deliver to this port (Device.Write is called from
-	// one goroutine at a time).
-	writeMu sync.Mutex
+	// queues are the device's queues (queues[0].dev == dev); more than one
+	// for a multi-queue TAP opened several times. Each has a reader
+	// routine; writes pick a queue by flow (FlowHash).
+	queues []portQueue
 
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
-	stopped   chan struct{} // closed when the reader routine exits
+	readers   sync.WaitGroup // the reader routines, one per queue
+	stopped   chan struct{}  // closed when every reader routine has exited
+}
+
+// portQueue is one queue of a port's device.
+type portQueue struct {
+	dev tap.Device
+	// mu serializes Write on dev: the receive loops and the other ports'
+	// readers all deliver to this port (Device.Write is called from one
+	// goroutine at a time).
+	mu *sync.Mutex
 }
 
 // ID is the port's number inside the switch (fdb.Dest.Port).
@@ -50,8 +60,19 @@ func (p *Port) MTU() int { return p.mtu }
 // Device returns the underlying device.
 func (p *Port) Device() tap.Device { return p.dev }
 
+// Queues is the number of device queues the port reads and writes.
+func (p *Port) Queues() int { return len(p.queues) }
+
 func (p *Port) close() error {
-	p.closeOnce.Do(func() { p.closeErr = p.dev.Close() })
+	p.closeOnce.Do(func() {
+		var errs []error
+		for _, q := range p.queues {
+			if err := q.dev.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		p.closeErr = errors.Join(errs...)
+	})
 	return p.closeErr
 }
 
@@ -68,6 +89,12 @@ type PortConfig struct {
 	// any traffic and never move by learning. They are removed with the
 	// port.
 	LocalMACs []encap.MAC
+	// Queues are further queues of the same device: a multi-queue TAP
+	// (tap.Config.MultiQueue) opened once more per queue. The kernel
+	// spreads the flows it sends over the queues, each queue gets its own
+	// reader, and frames for the port are written to a queue chosen by
+	// flow, so one flow keeps its order. The switch owns them like dev.
+	Queues []tap.Device
 }
 
 // AddPort attaches dev to the switch as an access port of cfg.VNI and starts
@@ -76,6 +103,11 @@ type PortConfig struct {
 func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
 	if dev == nil {
 		return nil, errors.New("vswitch: AddPort needs a device")
+	}
+	for _, q := range cfg.Queues {
+		if q == nil || q.Name() != dev.Name() {
+			return nil, fmt.Errorf("vswitch: port %s: every queue must be a device of that name", dev.Name())
+		}
 	}
 	if cfg.VNI > encap.MaxVNI {
 		return nil, fmt.Errorf("vswitch: port %s: VNI %d out of range (0-%d)", dev.Name(), cfg.VNI, encap.MaxVNI)
@@ -98,6 +130,9 @@ func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
 		dev:     dev,
 		stopped: make(chan struct{}),
 	}
+	for _, d := range append([]tap.Device{dev}, cfg.Queues...) {
+		p.queues = append(p.queues, portQueue{dev: d, mu: new(sync.Mutex)})
+	}
 	for _, mac := range cfg.LocalMACs {
 		err := sw.fdb.Add(fdb.Entry{Key: fdb.Key{VNI: cfg.VNI, MAC: mac}, Dest: fdb.Dest{Port: p.id}, Origin: fdb.OriginLocal})
 		if err != nil {
@@ -115,8 +150,16 @@ func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
 	sw.topo.Store(nt)
 
 	sw.wg.Add(1)
-	go sw.routineReadFromPort(p)
-	sw.log.Info("port attached", "port", p.name, "vni", p.vni, "mtu", p.mtu)
+	p.readers.Add(len(p.queues))
+	for _, q := range p.queues {
+		go sw.routineReadFromPort(p, q.dev)
+	}
+	go func() {
+		defer sw.wg.Done()
+		p.readers.Wait()
+		close(p.stopped)
+	}()
+	sw.log.Info("port attached", "port", p.name, "vni", p.vni, "mtu", p.mtu, "queues", len(p.queues))
 	return p, nil
 }
 
@@ -194,9 +237,13 @@ func (p *Port) fits(sw *Switch, pkt []byte) bool {
 // deliver writes pkts (each PacketStartOffset bytes of headroom and a frame
 // that fits) to the port with one Write call.
 func (p *Port) deliver(sw *Switch, pkts [][]byte) {
-	p.writeMu.Lock()
-	n, err := p.dev.Write(pkts, PacketStartOffset)
-	p.writeMu.Unlock()
+	q := &p.queues[0]
+	if len(p.queues) > 1 && len(pkts) > 0 && len(pkts[0]) > PacketStartOffset {
+		q = &p.queues[encap.FlowHash(pkts[0][PacketStartOffset:])%uint32(len(p.queues))]
+	}
+	q.mu.Lock()
+	n, err := q.dev.Write(pkts, PacketStartOffset)
+	q.mu.Unlock()
 	if n > len(pkts) || n < 0 {
 		n = 0
 	}

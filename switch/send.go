@@ -9,19 +9,19 @@ import (
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
 	"github.com/vxswitch/vxswitch/switch/capture"
+	"github.com/vxswitch/vxswitch/switch/tap"
 )
 
-// routineReadFromPort reads batches of frames from one port and forwards
-// each: to another local port, encapsulated to one remote VTEP, or flooded.
-// It owns its buffers (allocated once, before the loop) and exits when the
-// device is closed.
-func (sw *Switch) routineReadFromPort(p *Port) {
-	defer sw.wg.Done()
-	defer close(p.stopped)
+// routineReadFromPort reads batches of frames from one queue (dev) of a
+// port and forwards each: to another local port, encapsulated to one
+// remote VTEP, or flooded. It owns its buffers (allocated once, before the
+// loop) and exits when the device is closed.
+func (sw *Switch) routineReadFromPort(p *Port, dev tap.Device) {
+	defer p.readers.Done()
 	sw.log.Debug("Routine: port reader - started", "port", p.name)
 	defer sw.log.Debug("Routine: port reader - stopped", "port", p.name)
 
-	bs := p.dev.BatchSize()
+	bs := dev.BatchSize()
 	bufs := make([][]byte, bs)
 	sizes := make([]int, bs)
 	// A port reads frames no larger than its MTU allows (an offload TAP
@@ -35,7 +35,7 @@ func (sw *Switch) routineReadFromPort(p *Port) {
 	}
 	out := newEgress(sw, bs)
 	for {
-		n, err := p.dev.Read(bufs, sizes, PacketStartOffset)
+		n, err := dev.Read(bufs, sizes, PacketStartOffset)
 		for i := 0; i < n; i++ {
 			sw.forwardFromPort(p, bufs[i][:PacketStartOffset+sizes[i]], out)
 		}

@@ -116,9 +116,9 @@ $`)},
 		{name: "flood add missing remote", args: []string{"flood", "add", "--vni", "42"}, wantCode: 2, wantErr: "missing --remote"},
 		{name: "flood add bad remote", args: []string{"flood", "add", "--vni", "42", "--remote", "x"}, wantCode: 2, wantErr: "want an IP address"},
 		{name: "ports", args: []string{"ports"}, wantOut: "" +
-			"NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  OFFLOADS\n" +
-			"vxtap0  42   1450  02:00:00:00:00:01  0           0         1           60        csum,tso4,tso6,uso4,uso6\n" +
-			"vxtap1  43   1450  02:00:00:00:00:02  0           0         0           0         off\n"},
+			"NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  QUEUES  OFFLOADS\n" +
+			"vxtap0  42   1450  02:00:00:00:00:01  0           0         1           60        1       csum,tso4,tso6,uso4,uso6\n" +
+			"vxtap1  43   1450  02:00:00:00:00:02  0           0         0           0         1       off\n"},
 		{name: "stats", args: []string{"stats"}, wantRE: regexp.MustCompile(`(?s)^PORT +VNI +RX_PACKETS.*\nvxtap0 +42 +0 +0 +1 +60\n.*\nVNI +PORTS.*\n42 +1 +1 +68 +0 +0\n.*drops:\n  unknown_vni +1\nreserved_bits_accepted +0\nfdb: +4 entries \(1 learned\)`)},
 		{name: "status", args: []string{"status"}, wantRE: regexp.MustCompile(`^version +apitest\nuptime +\d+s\nlocal +192\.0\.2\.1\nport +4789\nvnis +42 43 44\n$`)},
 		{name: "version", args: []string{"version"}, wantOut: "vxctl dev\nvxswitchd apitest\n"},

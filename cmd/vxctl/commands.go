@@ -245,10 +245,11 @@ func cmdFloodEdit(ctx context.Context, c *api.Client, w io.Writer, verb string, 
 const portsHelp = `vxctl ports: show the switch's ports.
 
 One line per port (a TAP device attached to one VNI) with its MTU, MAC,
-counters and offloads: rx is what the switch read from the port, tx what it
-wrote to it; OFFLOADS lists what the TAP was opened with (csum, tso4, tso6,
-uso4,uso6) or "off" (--offload=false, or refused by the kernel, with the
-reason).
+counters, queues and offloads: rx is what the switch read from the port, tx
+what it wrote to it; QUEUES is the number of device queues read
+(--tap-queues); OFFLOADS lists what the TAP was opened with (csum, tso4,
+tso6, uso4,uso6) or "off" (--offload=false, or refused by the kernel, with
+the reason).
 
 Usage:
   vxctl ports [-o table|json]
@@ -258,8 +259,8 @@ Flags:
 
 Example:
   $ vxctl ports
-  NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  OFFLOADS
-  vxtap0  42   1450  02:00:00:00:00:01  12          1176      10          980       csum,tso4,tso6,uso4,uso6
+  NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  QUEUES  OFFLOADS
+  vxtap0  42   1450  02:00:00:00:00:01  12          1176      10          980       1       csum,tso4,tso6,uso4,uso6
 `
 
 func cmdPorts(ctx context.Context, c *api.Client, w io.Writer, args []string) error {

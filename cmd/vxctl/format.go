@@ -71,7 +71,7 @@ func printPorts(w io.Writer, ports []api.PortInfo) error {
 		return nil
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "NAME\tVNI\tMTU\tMAC\tRX_PACKETS\tRX_BYTES\tTX_PACKETS\tTX_BYTES\tOFFLOADS")
+	fmt.Fprintln(tw, "NAME\tVNI\tMTU\tMAC\tRX_PACKETS\tRX_BYTES\tTX_PACKETS\tTX_BYTES\tQUEUES\tOFFLOADS")
 	for _, p := range ports {
 		mac := "-"
 		if !p.MAC.IsZero() {
@@ -81,7 +81,7 @@ func printPorts(w io.Writer, ports []api.PortInfo) error {
 		if off == "" {
 			off = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.VNI, p.MTU, mac, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, off)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.VNI, p.MTU, mac, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Queues, off)
 	}
 	return tw.Flush()
 }

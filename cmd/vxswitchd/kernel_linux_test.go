@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/switch/api"
 	"github.com/vxswitch/vxswitch/switch/daemon"
 )
 
@@ -21,27 +22,48 @@ import (
 // address and our FDB has learned the kernel device's MAC behind its
 // address."
 //
-// It runs three times: with the default offloads (TAP TSO/USO, UDP
+// It runs four times: with the default offloads (TAP TSO/USO, UDP
 // GSO/GRO), with them forced off (--offload=false), the plain per-frame
-// data path, and with the loops waiting in the runtime poller
-// (--wait=poller).
+// data path, with the loops waiting in the runtime poller
+// (--wait=poller), and with a two-queue TAP (--tap-queues=2).
 func TestPrivilegedKernelInterop(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		args []string
+		name   string
+		args   []string
+		queues int
 	}{
-		{name: "offload", args: nil},
-		{name: "no-offload", args: []string{"--offload=false"}},
-		{name: "poller", args: []string{"--wait=poller"}},
+		{name: "offload", args: nil, queues: 1},
+		{name: "no-offload", args: []string{"--offload=false"}, queues: 1},
+		{name: "poller", args: []string{"--wait=poller"}, queues: 1},
+		{name: "tap-queues", args: []string{"--tap-queues=2"}, queues: 2},
 	} {
-		t.Run(tt.name, func(t *testing.T) { testKernelInterop(t, tt.args) })
+		t.Run(tt.name, func(t *testing.T) { testKernelInterop(t, tt.args, tt.queues) })
 	}
 }
 
-func testKernelInterop(t *testing.T, extraArgs []string) {
+func testKernelInterop(t *testing.T, extraArgs []string, queues int) {
 	l, ctx := startLab(t, lab.Config{Hosts: 2, KernelHosts: []int{1}, ExtraArgs: extraArgs})
 	hosts := l.Hosts()
 	sw, kern := hosts[0], hosts[1]
+
+	// The TAP has the queues asked for (a multi-queue TAP gets the mq
+	// qdisc with one child per queue), and the switch reads them all.
+	ports, err := api.NewClient(sw.APISocket).Ports(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 1 || ports[0].Queues != queues {
+		t.Errorf("unexpected ports:\n- want: %s with %d queues\n-  got: %+v", lab.TAPDev, queues, ports)
+	}
+	if queues > 1 {
+		out, err := sw.Run(ctx, "tc", "qdisc", "show", "dev", lab.TAPDev)
+		if err != nil {
+			t.Fatalf("tc qdisc show: %v", err)
+		}
+		if !strings.Contains(string(out), "qdisc mq") || strings.Count(string(out), "parent :") != queues {
+			t.Errorf("unexpected qdiscs of %s:\n- want: mq with %d children\n-  got:\n%s", lab.TAPDev, queues, out)
+		}
+	}
 
 	mustPing(t, ctx, sw, kern.Overlay.Addr(), 3)
 	mustPing(t, ctx, kern, sw.Overlay.Addr(), 3)

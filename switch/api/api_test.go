@@ -117,8 +117,8 @@ func TestPorts(t *testing.T) {
 		t.Fatalf("Ports: %v", err)
 	}
 	want := []api.PortInfo{
-		{Name: "vxtap0", VNI: 42, MTU: 1450, MAC: mac0, RxPackets: 1, RxBytes: 60, Offloads: "csum,tso4,tso6 (USO refused: invalid argument)"},
-		{Name: "vxtap1", VNI: 43, MTU: 1450, MAC: mac1, Offloads: "off"},
+		{Name: "vxtap0", VNI: 42, MTU: 1450, MAC: mac0, RxPackets: 1, RxBytes: 60, Offloads: "csum,tso4,tso6 (USO refused: invalid argument)", Queues: 1},
+		{Name: "vxtap1", VNI: 43, MTU: 1450, MAC: mac1, Offloads: "off", Queues: 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("unexpected ports (-want +got):\n%s", diff)

@@ -456,6 +456,7 @@ func (s *Server) getPorts(_ http.ResponseWriter, _ *http.Request) (int, any, err
 		if p, ok := s.sw.Port(ps.Name); ok {
 			pi.MAC = deviceMAC(p.Device())
 			pi.Offloads = deviceOffloads(p.Device())
+			pi.Queues = p.Queues()
 		}
 		out = append(out, pi)
 	}

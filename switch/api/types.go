@@ -74,6 +74,9 @@ type PortInfo struct {
 	// or "off", with the kernel's refusal in parentheses), for devices
 	// that report them; omitted otherwise.
 	Offloads string `json:"offloads,omitempty"`
+	// Queues is the number of device queues the switch reads (above 1 for
+	// a multi-queue TAP, --tap-queues).
+	Queues int `json:"queues"`
 }
 
 // Stats is the body of GET /v1/stats: the switch's counters (ports, VNIs,

@@ -81,6 +81,10 @@ type Config struct {
 	// TxQueueLen is the TAPs' transmit queue length (frames queued for the
 	// daemon to read before the kernel drops); 0 keeps the kernel's 500.
 	TxQueueLen int `yaml:"txqueuelen"`
+	// TAPQueues is the number of queues of each --tap TAP (IFF_MULTI_QUEUE
+	// when above 1): the kernel spreads flows over them and each queue has
+	// its own reader.
+	TAPQueues int `yaml:"tap-queues"`
 	// Wait is how the forwarding loops wait for traffic: "thread" (each
 	// parks its own OS thread in ppoll(2); lowest latency) or "poller" (the
 	// Go runtime's network poller; fewer thread switches and larger
@@ -112,8 +116,13 @@ func DefaultConfig() Config {
 		TAPGRO:     true,
 		TxQueueLen: 10000,
 		Wait:       WaitThread,
+		TAPQueues:  1,
 	}
 }
+
+// MaxTAPQueues is the largest --tap-queues (a reader thread per queue; the
+// kernel allows 256).
+const MaxTAPQueues = 64
 
 // The values of Config.Wait (--wait).
 const (
@@ -192,6 +201,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Offload, "offload", cfg.Offload, "TAP offloads (TSO/USO, checksum) and UDP GSO/GRO on the underlay, where the kernel accepts them; --offload=false forces plain frames")
 	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
+	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, each has its own reader thread")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the forwarding loops wait for traffic: `thread` (each parks its own thread in ppoll; lowest latency) or poller (Go's network poller; higher throughput and 64-byte rate, higher latency)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
@@ -235,6 +245,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		over("tap-gro", func() { merged.TAPGRO = cfg.TAPGRO })
 		over("txqueuelen", func() { merged.TxQueueLen = cfg.TxQueueLen })
 		over("wait", func() { merged.Wait = cfg.Wait })
+		over("tap-queues", func() { merged.TAPQueues = cfg.TAPQueues })
 		over("state-dir", func() { merged.StateDir = cfg.StateDir })
 		mergeGossipFlags(set, &merged.GossipConfig, cfg.GossipConfig)
 		cfg = merged
@@ -394,6 +405,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TxQueueLen < 0 {
 		return fmt.Errorf("--txqueuelen %d: must be 0 (kernel default) or more", c.TxQueueLen)
+	}
+	if c.TAPQueues < 1 || c.TAPQueues > MaxTAPQueues {
+		return fmt.Errorf("--tap-queues %d: must be 1-%d", c.TAPQueues, MaxTAPQueues)
 	}
 	if c.Wait != WaitThread && c.Wait != WaitPoller {
 		return fmt.Errorf("--wait %q: want %s or %s", c.Wait, WaitThread, WaitPoller)

@@ -51,7 +51,7 @@ func TestParseArgs(t *testing.T) {
 			args: withBase("--port", "4790", "--tap", "vxtap0:42", "--tap", "vxtap1:0", "--remote", "192.0.2.11", "--remote", "192.0.2.12",
 				"--ageing", "90s", "--max-learned", "100", "--mtu", "1400", "--api", "/tmp/x.sock", "--metrics", "127.0.0.1:9100",
 				"--log-level", "debug", "--log-format", "json", "--strict", "--no-learning", "--src-ports", "1000-2000",
-				"--state-dir", "/tmp/state", "--gateway", "100:198.18.100.1/24", "--wait", "poller"),
+				"--state-dir", "/tmp/state", "--gateway", "100:198.18.100.1/24", "--wait", "poller", "--tap-queues", "2"),
 			want: func(c *Config) {
 				c.Port = 4790
 				c.TAPs = []TAPSpec{{Name: "vxtap0", VNI: 42}, {Name: "vxtap1", VNI: 0}}
@@ -69,6 +69,7 @@ func TestParseArgs(t *testing.T) {
 				c.StateDir = "/tmp/state"
 				c.Gateways = []string{"100:198.18.100.1/24"}
 				c.Wait = WaitPoller
+				c.TAPQueues = 2
 			},
 		},
 		{name: "largest VNI", args: withBase("--tap", "t:16777215"), want: func(c *Config) { c.TAPs = []TAPSpec{{Name: "t", VNI: encap.MaxVNI}} }},
@@ -127,6 +128,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{name: "src ports not a range", args: withBase("--src-ports", "4000"), want: []string{"--src-ports", "4000"}},
 		{name: "gateway without CIDR", args: withBase("--gateway", "100:198.18.100.1"), want: []string{"--gateway", "100:198.18.100.1"}},
 		{name: "two gateways for one VNI", args: withBase("--gateway", "100:198.18.100.1/24", "--gateway", "100:198.18.101.1/24"), want: []string{"--gateway", "VNI 100"}},
+		{name: "no TAP queues", args: withBase("--tap-queues", "0"), want: []string{"--tap-queues", "0", "1-64"}},
+		{name: "too many TAP queues", args: withBase("--tap-queues", "65"), want: []string{"--tap-queues", "65"}},
 		{name: "wait mode", args: withBase("--wait", "spin"), want: []string{"--wait", "spin", "thread or poller"}},
 		{name: "unknown flag", args: withBase("--colour"), want: []string{"colour"}},
 		{name: "stray argument", args: withBase("extra"), want: []string{"extra"}},
@@ -210,6 +213,7 @@ src-ports: 3000-4000
 state-dir: /tmp/vxstate
 gateway: ["100:198.18.100.1/24"]
 wait: poller
+tap-queues: 4
 `
 	wantFull := DefaultConfig()
 	wantFull.Local = "192.0.2.20"
@@ -230,6 +234,7 @@ wait: poller
 	wantFull.StateDir = "/tmp/vxstate"
 	wantFull.Gateways = []string{"100:198.18.100.1/24"}
 	wantFull.Wait = WaitPoller
+	wantFull.TAPQueues = 4
 
 	tests := []struct {
 		name    string

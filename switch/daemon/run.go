@@ -160,15 +160,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		if mac.IsZero() {
 			mac = StableMAC(local, t.Name)
 		}
-		dev, err := tap.Create(ports.tapConfig(tap.Config{Name: t.Name, MTU: mtu, MAC: mac, Up: true}, log))
+		multi := cfg.TAPQueues > 1
+		dev, err := tap.Create(ports.tapConfig(tap.Config{Name: t.Name, MTU: mtu, MAC: mac, Up: true, MultiQueue: multi}, log))
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		ports.setTxQueueLen(t.Name, log)
-		log.Info("TAP port up", "tap", t.Name, "vni", t.VNI, "mac", dev.HardwareAddr(), "mtu", dev.MTU(), "offloads", dev.Offloads().String())
-		if _, err := sw.AddPort(dev, vswitch.PortConfig{VNI: t.VNI, LocalMACs: []encap.MAC{dev.HardwareAddr()}}); err != nil {
+		// Further queues: the same TAP opened again (IFF_MULTI_QUEUE); the
+		// kernel spreads the flows it sends over them.
+		var queues []tap.Device
+		closeAll := func() {
+			for _, q := range queues {
+				q.Close()
+			}
 			dev.Close()
+		}
+		for range cfg.TAPQueues - 1 {
+			q, err := tap.Create(ports.tapConfig(tap.Config{Name: t.Name, MultiQueue: true}, log))
+			if err != nil {
+				closeAll()
+				ln.Close()
+				return fmt.Errorf("--tap-queues %d: %w", cfg.TAPQueues, err)
+			}
+			queues = append(queues, q)
+		}
+		ports.setTxQueueLen(t.Name, log)
+		log.Info("TAP port up", "tap", t.Name, "vni", t.VNI, "mac", dev.HardwareAddr(), "mtu", dev.MTU(), "offloads", dev.Offloads().String(), "queues", 1+len(queues))
+		if _, err := sw.AddPort(dev, vswitch.PortConfig{VNI: t.VNI, LocalMACs: []encap.MAC{dev.HardwareAddr()}, Queues: queues}); err != nil {
+			closeAll()
 			ln.Close()
 			return err
 		}

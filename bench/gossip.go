@@ -264,7 +264,13 @@ func runGossipSize(ctx context.Context, n int, o GossipOptions, logf func(string
 	err = waitUntil(ctx, o.Timeout, "initial entries", func() string {
 		for _, m := range members {
 			if got := m.table.Len(); got != n {
-				return fmt.Sprintf("%s holds %d entries, want %d", m.node.Name(), got, n)
+				var missing []string
+				for j := range n {
+					if _, ok := m.table.Lookup(gossipVNI, gossipMAC(j, 0)); !ok {
+						missing = append(missing, fmt.Sprintf("b%d's", j))
+					}
+				}
+				return fmt.Sprintf("%s holds %d entries, want %d (missing %s)", m.node.Name(), got, n, strings.Join(missing, ", "))
 			}
 		}
 		return ""
@@ -296,7 +302,14 @@ func runGossipSize(ctx context.Context, n int, o GossipOptions, logf func(string
 		mu.Lock()
 		defer mu.Unlock()
 		if len(installed) != n-1 {
-			return fmt.Sprintf("installed on %d of %d members", len(installed), n-1)
+			var missing []string
+			for i, m := range members[1:] {
+				if _, ok := installed[i]; !ok {
+					d, held := m.table.Lookup(gossipVNI, key.MAC)
+					missing = append(missing, fmt.Sprintf("%s (table: %v %v, %d members)", m.node.Name(), held, d, m.node.NumMembers()))
+				}
+			}
+			return fmt.Sprintf("installed on %d of %d members; missing on %s", len(installed), n-1, strings.Join(missing, ", "))
 		}
 		return ""
 	})

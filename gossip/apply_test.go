@@ -98,7 +98,7 @@ func TestApplyStateAuthoritative(t *testing.T) {
 			}
 			st := &state{owner: "a", incarnation: 1, clock: 20, truncated: truncated,
 				own: []record{macRec("a", 1, 5, 0)}, others: []record{macRec("b", 1, 7, 3)}}
-			n.applyState(st)
+			n.applyState(st, true)
 			want := []string{testMAC(9, 0).String() + "→a/1/5/gossip"}
 			if truncated {
 				want = append(want, testMAC(9, 1).String()+"→a/1/6/gossip")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
 )
@@ -304,4 +305,91 @@ func TestPartitionHealLone(t *testing.T) {
 	nodes[2].tr.blocked.Store(false)
 	d := waitFor(t, 15*time.Second, "heal", func() string { return clusterDiff(nodes, live, allMACs(live)) })
 	t.Logf("one cluster with all entries %s after the heal", d)
+}
+
+// TestConcurrentJoinsConverge: nodes that start at the same time, each
+// with its local MAC in the table before Start (as the daemon starts) and
+// each joining only node 0, learn every other node's MAC within seconds
+// with periodic push/pull out of the picture (an hour apart). Before
+// members greeted new members with their own entries, a joiner's
+// announcements were spent on node 0 before it knew the other joiners, and
+// some entries waited for the next push/pull.
+func TestConcurrentJoinsConverge(t *testing.T) {
+	const n = 12
+	noPushPull := func(c *memberlist.Config) {
+		fastTiming(c)
+		c.PushPullInterval = time.Hour
+		// memberlist's own alive messages have the same problem as our
+		// announcements; retransmitted often enough, membership converges
+		// by gossip alone, which is what this test needs to look past.
+		c.RetransmitMult = 16
+	}
+	start := func(i int, join []string) (*testNode, error) {
+		tn := &testNode{table: fdb.New(fdb.DefaultConfig()), neigh: fdb.NewNeighTable()}
+		if err := tn.table.Add(fdb.Entry{Key: fdb.Key{VNI: testVNI, MAC: testMAC(i, 0)}, Dest: fdb.Dest{Port: 1}, Origin: fdb.OriginLocal}); err != nil {
+			return nil, err
+		}
+		cfg := DefaultLocalConfig()
+		cfg.Name = fmt.Sprintf("n%d", i)
+		cfg.VTEP = testVTEP(i)
+		cfg.BindAddr = netip.MustParseAddrPort("127.0.0.1:0")
+		cfg.Join = join
+		cfg.RejoinInterval = -1
+		cfg.Memberlist = noPushPull
+		nd, err := New(cfg, tn.table, tn.neigh)
+		if err != nil {
+			return nil, err
+		}
+		if err := nd.SetVNIs([]uint32{testVNI}); err != nil {
+			return nil, err
+		}
+		if err := nd.Start(); err != nil {
+			return nil, err
+		}
+		tn.Node = nd
+		return tn, nil
+	}
+	nodes := make([]*testNode, n)
+	var err error
+	if nodes[0], err = start(0, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nodes[0].Shutdown() })
+	join := []string{nodes[0].Addr()}
+	errs := make(chan error, n)
+	for i := 1; i < n; i++ {
+		go func() {
+			tn, err := start(i, join)
+			nodes[i] = tn
+			errs <- err
+		}()
+	}
+	for i := 1; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, tn := range nodes[1:] {
+		if tn != nil {
+			t.Cleanup(func() { tn.Shutdown() })
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	live := make([]int, n)
+	for i := range live {
+		live[i] = i
+	}
+	took := waitFor(t, 10*time.Second, "every node holds every other node's MAC", func() string {
+		return clusterDiff(nodes, live, allMACs(live))
+	})
+	t.Logf("%d nodes started at once converged in %v without push/pull", n, took.Round(time.Millisecond))
+	var greetings uint64
+	for _, tn := range nodes {
+		greetings += tn.Stats().Greetings
+	}
+	if greetings == 0 {
+		t.Errorf("unexpected greetings:\n- want: > 0\n-  got: 0")
+	}
 }

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"net"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -29,11 +30,22 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return append([]byte(nil), d.meta.b...)
 }
 
-// NotifyMsg decodes one broadcast record. msg is not retained (decoding
-// copies what it keeps). Malformed messages are counted and dropped.
+// NotifyMsg decodes one broadcast record, or a greeting (a state a new
+// member gets from every member; see Node.greet). msg is not retained
+// (decoding copies what it keeps). Malformed messages are counted and
+// dropped.
 func (d *delegate) NotifyMsg(msg []byte) {
 	n := (*Node)(d)
 	n.stats.received.Add(1)
+	if len(msg) > 1 && msg[1] == kindState {
+		s, err := decodeState(msg)
+		if err != nil {
+			n.stats.malformed.Add(1)
+			return
+		}
+		n.enqueue(workItem{kind: workState, st: &s, direct: true})
+		return
+	}
 	r, err := decodeRecord(msg)
 	if err != nil {
 		n.stats.malformed.Add(1)
@@ -120,8 +132,16 @@ func (e *events) update(mn *memberlist.Node, state string) {
 	}
 }
 
-// NotifyJoin records a new member and updates the flood lists.
-func (e *events) NotifyJoin(mn *memberlist.Node) { e.update(mn, "alive") }
+// NotifyJoin records a new member, updates the flood lists and greets the
+// member with our own entries (Node.greet).
+func (e *events) NotifyJoin(mn *memberlist.Node) {
+	e.update(mn, "alive")
+	if n := (*Node)(e); mn.Name != n.name {
+		node := *mn // memberlist owns mn: keep our own copy of its address
+		node.Addr, node.Meta = append(net.IP(nil), mn.Addr...), nil
+		n.enqueue(workItem{kind: workGreet, node: node})
+	}
+}
 
 // NotifyUpdate records a member's new metadata.
 func (e *events) NotifyUpdate(mn *memberlist.Node) { e.update(mn, "alive") }

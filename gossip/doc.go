@@ -8,8 +8,11 @@
 //
 // A Node implements memberlist.Delegate and memberlist.EventDelegate. Each
 // FDB change is a small named broadcast ("<vni>/<mac>"), so a newer
-// version replaces a queued older one; push/pull anti-entropy repairs what
-// broadcasts missed. Every entry carries its owner node, the owner's
+// version replaces a queued older one. A member greets each new member
+// with its own entries over memberlist's reliable channel (Node.greet),
+// because broadcasts are retransmitted a limited number of times to random
+// members and, when nodes join together, are spent before the joiners
+// know each other; push/pull anti-entropy repairs what broadcasts missed. Every entry carries its owner node, the owner's
 // incarnation (its start time) and a version (a hybrid logical clock), so
 // the newest announcement of a MAC wins and a restarted node's old entries
 // are purged. The wire formats (meta.go, wire.go) are versioned, decoded

@@ -52,7 +52,7 @@ func FuzzDecodeState(f *testing.F) {
 			}
 			return
 		}
-		n.applyState(&s) // must not panic
+		n.applyState(&s, true) // must not panic
 	})
 }
 

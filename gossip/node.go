@@ -77,8 +77,8 @@ type Node struct {
 	floodVNIs map[uint32]bool // VNIs whose flood list gossip set; apply routine only
 
 	stats struct {
-		received, dropped, malformed, queued, installed, purged, pushPulls atomic.Uint64
-		lastInstall                                                        atomic.Int64
+		received, dropped, malformed, queued, installed, purged, pushPulls, greetings atomic.Uint64
+		lastInstall                                                                   atomic.Int64
 	}
 
 	startOnce sync.Once
@@ -104,6 +104,7 @@ const (
 	workState                          // apply st
 	workMembership                     // recompute flood lists and the member set
 	workPurge                          // remove every entry of name
+	workGreet                          // send our own entries to node
 )
 
 type workItem struct {
@@ -111,6 +112,10 @@ type workItem struct {
 	rec  record
 	st   *state
 	name string
+	// direct marks a state sent to this node alone (a greeting): its
+	// news are not broadcast on.
+	direct bool
+	node   memberlist.Node // workGreet: the new member (a copy)
 }
 
 // ErrNoVTEP is returned by New when Config.VTEP is not a unicast address.
@@ -531,7 +536,12 @@ func (n *Node) routineApply() {
 						n.queueRecord(&it.rec)
 					}
 				case workState:
-					n.applyState(it.st)
+					n.applyState(it.st, !it.direct)
+				case workGreet:
+					// Spawned from this routine, which holds a count of
+					// n.wg, so the Add cannot race Shutdown's Wait.
+					n.wg.Add(1)
+					go n.greet(it.node)
 				case workPurge:
 					n.purge(it.name, 0)
 					membership = true
@@ -690,10 +700,24 @@ func (n *Node) applyNeigh(r *record) bool {
 
 // applyState applies a push/pull state: the sender's own entries
 // authoritatively (unless truncated), the others' additively.
-func (n *Node) applyState(s *state) {
+//
+// The sender's own entries that were news here are broadcast on (unless
+// relay is false: a greeting, sent to every member anyway), as
+// records received by gossip are: they are what the sender's own
+// broadcasts should have brought, and those may have been spent on this
+// node alone. That happens when nodes join at the same time: a joiner
+// knows only its join peer for its first gossip rounds, so its
+// announcements all go there, and the join peer learned them already from
+// the join's push/pull. Without this the others learned them only from
+// the next periodic push/pull (30 s or more). The others' entries a state
+// carries are not re-broadcast: a node joining a large cluster would
+// otherwise flood it with the whole table.
+func (n *Node) applyState(s *state, relay bool) {
 	n.stats.pushPulls.Add(1)
 	for i := range s.own {
-		n.applyRecord(&s.own[i])
+		if n.applyRecord(&s.own[i]) && relay {
+			n.queueRecord(&s.own[i])
+		}
 	}
 	if !s.truncated && s.owner != n.name {
 		n.peers.Lock()
@@ -722,6 +746,38 @@ func (n *Node) applyState(s *state) {
 	for i := range s.others {
 		n.applyRecord(&s.others[i])
 	}
+}
+
+// greet sends our own entries to a member that just joined, as a state
+// over memberlist's reliable (TCP) channel, so that a member learns every
+// other member's entries as soon as it learns of the member, whatever
+// became of the broadcasts. Broadcasts reach random members a limited
+// number of times: when several nodes join at once they are spent before
+// the joiners know each other, and a joiner then waited for the periodic
+// push/pull (30 s or more) for some entries. Each member greets each new
+// member once, so a joining node costs one small TCP exchange per member.
+func (n *Node) greet(node memberlist.Node) {
+	defer n.wg.Done()
+	ml := n.ml.Load()
+	if ml == nil {
+		return
+	}
+	n.own.Lock()
+	own := make([]record, 0, len(n.own.m))
+	for _, r := range n.own.m {
+		own = append(own, r)
+	}
+	n.own.Unlock()
+	msg := encodeState(n.name, n.inc, n.tick(), own, nil, n.cfg.MaxStateBytes)
+	if err := ml.SendReliable(&node, msg); err != nil {
+		select {
+		case <-n.done: // shutting down
+		default:
+			n.log.Debug("greeting a new member failed; broadcasts and push/pull remain", "member", node.Name, "err", err)
+		}
+		return
+	}
+	n.stats.greetings.Add(1)
 }
 
 func neighName(vni uint32, ip netip.Addr) string {
@@ -807,7 +863,8 @@ type Stats struct {
 	Malformed        uint64 // messages and metadata that failed to decode
 	Installed        uint64 // entries and bindings installed from gossip
 	Purged           uint64 // entries and bindings removed (owner gone, restarted or withdrawn by state)
-	PushPulls        uint64 // push/pull states merged
+	PushPulls        uint64 // push/pull states and greetings merged
+	Greetings        uint64 // own entries sent to a new member (greet)
 	OwnEntries       int    // entries and bindings this node announces
 	// LastInstall is when the last gossip entry was installed (zero if none).
 	LastInstall time.Time
@@ -822,7 +879,7 @@ func (n *Node) Stats() Stats {
 		Members: n.numNodes(), QueuedBroadcasts: n.queue.NumQueued(),
 		Broadcasts: n.stats.queued.Load(), Received: n.stats.received.Load(), Dropped: n.stats.dropped.Load(),
 		Malformed: n.stats.malformed.Load(), Installed: n.stats.installed.Load(), Purged: n.stats.purged.Load(),
-		PushPulls: n.stats.pushPulls.Load(), OwnEntries: own,
+		PushPulls: n.stats.pushPulls.Load(), Greetings: n.stats.greetings.Load(), OwnEntries: own,
 	}
 	if t := n.stats.lastInstall.Load(); t != 0 {
 		s.LastInstall = time.Unix(0, t)

@@ -26,7 +26,8 @@ import (
 //	| vtepLen (1: 4 or 16) | vtep | [kindNeigh: ipLen (1) | ip]    |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //
-// A push/pull state:
+// A push/pull state (also sent alone, as a user message, to greet a new
+// member with the sender's own entries and no others):
 //
 //	wireVersion | kindState | flags (bit 0: truncated) | ownerLen | owner |
 //	incarnation (8) | clock (8) | ownCount (4) | digest (8) | count (4) |

@@ -257,7 +257,8 @@ func (h *gossipHook) metrics(inner http.Handler) http.Handler {
 		metric("dropped_total", "counter", "Gossip records dropped because too many were pending.", float64(st.Dropped))
 		metric("installed_total", "counter", "FDB entries and bindings installed from gossip.", float64(st.Installed))
 		metric("purged_total", "counter", "Gossip entries removed (owner left, died, restarted or withdrew).", float64(st.Purged))
-		metric("push_pulls_total", "counter", "Push/pull anti-entropy states merged.", float64(st.PushPulls))
+		metric("push_pulls_total", "counter", "Push/pull anti-entropy states and greetings merged.", float64(st.PushPulls))
+		metric("greetings_total", "counter", "Own entries sent to a newly joined member over TCP.", float64(st.Greetings))
 		metric("own_entries", "gauge", "Entries and bindings this node announces.", float64(st.OwnEntries))
 		lag := 0.0
 		if !st.LastInstall.IsZero() {

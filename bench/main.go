@@ -53,6 +53,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each TCP test; latency runs half as long")
 	fs.DurationVar(&o.TrialDuration, "trial", 2*time.Second, "length of each 64-byte rate-search trial")
 	fs.IntVar(&o.Iterations, "iterations", 8, "number of rate-search trials")
+	fs.IntVar(&o.Runs, "runs", 1, "measure both rigs this many times, alternating; report medians and each ratio's range (noisy machines)")
 	fs.Float64Var(&o.MaxPPS, "max-pps", 1e6, "first (highest) rate the search offers, packets/s")
 	fs.StringVar(&o.PPSWindow, "pps-window", DefaultPPSWindow, "socket buffer `size` of both iperf3 ends in the 64-byte trials (iperf3 -w), so the measuring receiver is not what overflows; 0 for iperf3's default")
 	fs.StringVar(&o.Name, "name", "vxbench", "namespace prefix of the rigs")

@@ -33,8 +33,13 @@ type Row struct {
 	Vxswitchd float64 `json:"vxswitchd"`
 	Kernel    float64 `json:"kernel"`
 	// Ratio is Vxswitchd/Kernel; NaN (JSON null) when either is missing
-	// or the kernel's value is 0.
-	Ratio float64 `json:"-"`
+	// or the kernel's value is 0. With several runs it is the median of
+	// the runs' ratios (each run pairs the two rigs measured one after
+	// the other), and RatioMin and RatioMax their range.
+	Ratio              float64 `json:"-"`
+	RatioMin, RatioMax float64 `json:"-"`
+	// Runs is the number of runs the ratio is taken over.
+	Runs int `json:"runs"`
 	// HigherIsBetter says how to read the ratio.
 	HigherIsBetter bool `json:"higher_is_better"`
 }
@@ -54,9 +59,30 @@ func (r *Results) Rows() []Row {
 			continue
 		}
 		row := Row{Metric: name, Unit: mv.Unit, Vxswitchd: mv.Value, Kernel: mk.Value, Ratio: math.NaN(),
+			RatioMin: math.NaN(), RatioMax: math.NaN(), Runs: 1,
 			HigherIsBetter: name == MetricTCP1 || name == MetricTCP4 || name == MetricPPS64}
 		if mk.Value != 0 {
 			row.Ratio = mv.Value / mk.Value
+			row.RatioMin, row.RatioMax = row.Ratio, row.Ratio
+		}
+		if len(r.Runs) > 1 {
+			var ratios []float64
+			for _, run := range r.Runs {
+				v, k := sideOf(run.Sides, SideVxswitchd), sideOf(run.Sides, SideKernel)
+				if v == nil || k == nil {
+					continue
+				}
+				a, ok1 := v.Metrics[name]
+				b, ok2 := k.Metrics[name]
+				if ok1 && ok2 && b.Value != 0 {
+					ratios = append(ratios, a.Value/b.Value)
+				}
+			}
+			row.Runs = len(ratios)
+			if len(ratios) > 0 {
+				row.Ratio = median(ratios) // sorts
+				row.RatioMin, row.RatioMax = ratios[0], ratios[len(ratios)-1]
+			}
 		}
 		rows = append(rows, row)
 	}
@@ -73,7 +99,11 @@ func WriteTable(w io.Writer, r *Results) error {
 		if row.HigherIsBetter {
 			better = "higher is better"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s  (%s)\n", row.Metric, row.Unit, num(row.Vxswitchd), num(row.Kernel), num(row.Ratio), better)
+		spread := ""
+		if row.Runs > 1 {
+			spread = fmt.Sprintf(" [%s–%s over %d runs]", num(row.RatioMin), num(row.RatioMax), row.Runs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s  (%s)\n", row.Metric, row.Unit, num(row.Vxswitchd), num(row.Kernel), num(row.Ratio), spread, better)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -85,6 +115,9 @@ func WriteTable(w io.Writer, r *Results) error {
 		for _, n := range s.Notes {
 			fmt.Fprintf(w, "note (%s): %s\n", s.Side, n)
 		}
+	}
+	if len(r.Runs) > 1 {
+		fmt.Fprintf(w, "%d runs: values are medians; ratio is the median of the runs' ratios, [range]\n", len(r.Runs))
 	}
 	_, err := fmt.Fprintf(w, "%d CPUs; %s per TCP test; measured while other work may run on the machine.\n", r.CPUs, r.Duration)
 	return err
@@ -113,7 +146,9 @@ type jsonResults struct {
 
 type jsonRow struct {
 	Row
-	Ratio *float64 `json:"ratio"` // null when undefined
+	Ratio    *float64 `json:"ratio"` // null when undefined
+	RatioMin *float64 `json:"ratio_min,omitempty"`
+	RatioMax *float64 `json:"ratio_max,omitempty"`
 }
 
 // MarshalResults renders r and its table as indented JSON.
@@ -123,6 +158,9 @@ func MarshalResults(r *Results) ([]byte, error) {
 		j := jsonRow{Row: row}
 		if !math.IsNaN(row.Ratio) && !math.IsInf(row.Ratio, 0) {
 			j.Ratio = &row.Ratio
+			if row.Runs > 1 {
+				j.RatioMin, j.RatioMax = &row.RatioMin, &row.RatioMax
+			}
 		}
 		jr.Table = append(jr.Table, j)
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +59,11 @@ type Options struct {
 	// MaxPPS is the first (highest) rate the search offers. Default
 	// 1,000,000 packets/s.
 	MaxPPS float64
+	// Runs is how many times both rigs are measured, alternating
+	// (vxswitchd, kernel, vxswitchd, ...). With more than one, Results.Sides
+	// holds each metric's median and the table each ratio's median and
+	// range over the runs. Default 1.
+	Runs int
 	// PPSWindow is the socket buffer size iperf3 asks for in the 64-byte
 	// trials (`iperf3 -w`, on both ends), so that the measuring receiver's
 	// own socket does not overflow before the data path under test does
@@ -90,6 +97,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxPPS <= 0 {
 		o.MaxPPS = 1e6
 	}
+	if o.Runs <= 0 {
+		o.Runs = 1
+	}
 	if o.PPSWindow == "" {
 		o.PPSWindow = DefaultPPSWindow
 	}
@@ -122,23 +132,103 @@ type SideResult struct {
 
 // Results is the outcome of Run.
 type Results struct {
-	Started  time.Time    `json:"started"`
-	Host     string       `json:"host"`
-	CPUs     int          `json:"cpus"`
-	Duration string       `json:"duration"`
-	Sides    []SideResult `json:"sides"`
+	Started  time.Time `json:"started"`
+	Host     string    `json:"host"`
+	CPUs     int       `json:"cpus"`
+	Duration string    `json:"duration"`
+	// Sides are the results of each side: of the one run, or with
+	// several runs each metric's median over them.
+	Sides []SideResult `json:"sides"`
+	// Runs holds every run's sides when Options.Runs > 1, in order.
+	Runs []RunResult `json:"runs,omitempty"`
 	// Command is the vxbench command line that produced the results.
 	Command string `json:"command"`
 }
 
+// RunResult is one measurement of both rigs.
+type RunResult struct {
+	Sides []SideResult `json:"sides"`
+}
+
 // Side returns the result of the named side, or nil.
-func (r *Results) Side(name string) *SideResult {
-	for i := range r.Sides {
-		if r.Sides[i].Side == name {
-			return &r.Sides[i]
+func (r *Results) Side(name string) *SideResult { return sideOf(r.Sides, name) }
+
+func sideOf(sides []SideResult, name string) *SideResult {
+	for i := range sides {
+		if sides[i].Side == name {
+			return &sides[i]
 		}
 	}
 	return nil
+}
+
+// medianSides returns, per side, each metric's median over the runs that
+// measured it (unit and method of the first), the first run's trials and
+// commands, and every note once.
+func medianSides(runs []RunResult) []SideResult {
+	var out []SideResult
+	for _, name := range []string{SideVxswitchd, SideKernel} {
+		var first *SideResult
+		values := map[string][]float64{}
+		seen := map[string]bool{}
+		var notes []string
+		for _, run := range runs {
+			s := sideOf(run.Sides, name)
+			if s == nil {
+				continue
+			}
+			if first == nil {
+				first = s
+			}
+			for m, v := range s.Metrics {
+				values[m] = append(values[m], v.Value)
+			}
+			for _, n := range s.Notes {
+				if !seen[n] {
+					seen[n] = true
+					notes = append(notes, n)
+				}
+			}
+		}
+		if first == nil {
+			continue
+		}
+		sr := SideResult{Side: name, Metrics: map[string]Metric{}, Trials: first.Trials, Commands: first.Commands, Notes: notes}
+		for m, vs := range values {
+			mt := first.Metrics[m]
+			if mt.Unit == "" {
+				for _, run := range runs {
+					if s := sideOf(run.Sides, name); s != nil {
+						if x, ok := s.Metrics[m]; ok {
+							mt = x
+							break
+						}
+					}
+				}
+			}
+			mt.Value = median(vs)
+			if len(vs) > 1 {
+				mt.Method += fmt.Sprintf("; median of %d runs", len(vs))
+			}
+			sr.Metrics[m] = mt
+		}
+		out = append(out, sr)
+	}
+	return out
+}
+
+// median returns the median of vs (the mean of the middle two for an even
+// count); it sorts vs.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // Run builds the two-host rig with vxswitchd on both hosts, measures it,
@@ -152,15 +242,31 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		return res, fmt.Errorf("bench: iperf3 is needed (apt-get install iperf3): %w", err)
 	}
-	for _, side := range []string{SideVxswitchd, SideKernel} {
-		o.Logf("bench: %s rig", side)
-		sr, err := runSide(ctx, o, side)
-		res.Sides = append(res.Sides, *sr)
-		if err != nil {
-			return res, fmt.Errorf("bench: %s: %w", side, err)
+	for i := range o.Runs {
+		var run RunResult
+		for _, side := range []string{SideVxswitchd, SideKernel} {
+			o.Logf("bench: run %d of %d: %s rig", i+1, o.Runs, side)
+			sr, err := runSide(ctx, o, side)
+			run.Sides = append(run.Sides, *sr)
+			if err != nil {
+				res.setRuns(append(res.Runs, run))
+				return res, fmt.Errorf("bench: %s: %w", side, err)
+			}
 		}
+		res.setRuns(append(res.Runs, run))
 	}
 	return res, nil
+}
+
+// setRuns records runs: one run's sides as they are, several runs' as
+// medians with every run kept.
+func (r *Results) setRuns(runs []RunResult) {
+	if len(runs) == 1 {
+		r.Sides, r.Runs = runs[0].Sides, nil
+		return
+	}
+	r.Runs = runs
+	r.Sides = medianSides(runs)
 }
 
 // rig is one side's lab and the command log.

@@ -242,20 +242,28 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		return res, fmt.Errorf("bench: iperf3 is needed (apt-get install iperf3): %w", err)
 	}
+	return res, runAll(ctx, o, res, runSide)
+}
+
+// runAll measures both sides o.Runs times with measure, alternating, and
+// records the runs in res (also those done before an error).
+func runAll(ctx context.Context, o Options, res *Results, measure func(context.Context, Options, string) (*SideResult, error)) error {
+	var runs []RunResult
 	for i := range o.Runs {
 		var run RunResult
 		for _, side := range []string{SideVxswitchd, SideKernel} {
 			o.Logf("bench: run %d of %d: %s rig", i+1, o.Runs, side)
-			sr, err := runSide(ctx, o, side)
+			sr, err := measure(ctx, o, side)
 			run.Sides = append(run.Sides, *sr)
 			if err != nil {
-				res.setRuns(append(res.Runs, run))
-				return res, fmt.Errorf("bench: %s: %w", side, err)
+				res.setRuns(append(runs, run))
+				return fmt.Errorf("bench: %s: %w", side, err)
 			}
 		}
-		res.setRuns(append(res.Runs, run))
+		runs = append(runs, run)
+		res.setRuns(runs)
 	}
-	return res, nil
+	return nil
 }
 
 // setRuns records runs: one run's sides as they are, several runs' as

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -142,5 +144,50 @@ func TestOneRun(t *testing.T) {
 	WriteTable(&table, r)
 	if strings.Contains(table.String(), "over") || strings.Contains(table.String(), "medians") {
 		t.Errorf("unexpected range in a one-run table:\n%s", table.String())
+	}
+}
+
+// TestRunAll: runAll measures vxswitchd then the kernel, Runs times, and
+// keeps every run; after an error it keeps what was measured.
+func TestRunAll(t *testing.T) {
+	var order []string
+	n := 0.0
+	measure := func(_ context.Context, _ Options, side string) (*SideResult, error) {
+		order = append(order, side)
+		n++
+		return &SideResult{Side: side, Metrics: map[string]Metric{MetricTCP1: {Value: n, Unit: "Gbit/s"}}}, nil
+	}
+	res := &Results{}
+	if err := runAll(context.Background(), Options{Runs: 3}.withDefaults(), res, measure); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{SideVxswitchd, SideKernel, SideVxswitchd, SideKernel, SideVxswitchd, SideKernel}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Errorf("unexpected order:\n- want: %v\n-  got: %v", want, order)
+	}
+	if len(res.Runs) != 3 {
+		t.Fatalf("unexpected runs kept:\n- want: 3\n-  got: %d", len(res.Runs))
+	}
+	// vxswitchd measured 1, 3, 5: median 3.
+	if got := res.Side(SideVxswitchd).Metrics[MetricTCP1].Value; got != 3 {
+		t.Errorf("unexpected vxswitchd median:\n- want: 3\n-  got: %v", got)
+	}
+
+	fail := errors.New("iperf3 failed")
+	calls := 0
+	res = &Results{}
+	err := runAll(context.Background(), Options{Runs: 3}.withDefaults(), res, func(ctx context.Context, o Options, side string) (*SideResult, error) {
+		calls++
+		sr, _ := measure(ctx, o, side)
+		if calls == 4 { // the kernel side of run 2
+			return sr, fail
+		}
+		return sr, nil
+	})
+	if !errors.Is(err, fail) {
+		t.Fatalf("unexpected error:\n- want: %v\n-  got: %v", fail, err)
+	}
+	if len(res.Runs) != 2 || calls != 4 {
+		t.Errorf("unexpected runs after an error in run 2:\n- want: 2 runs kept, 4 calls\n-  got: %d runs, %d calls", len(res.Runs), calls)
 	}
 }

@@ -335,20 +335,12 @@ func TestPrivilegedCNITwoNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer srv.Wait()
-		var cli []byte
-		for try := 0; try < 50; try++ { // until the server listens
-			if cli, err = pods[0].ns.Command(ctx, "iperf3", "-c", pods[2].ip.String(), "-p", "5202", "-t", "2", "-J").Output(); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			srv.Process.Kill()
-			t.Fatalf("iperf3 Pod to Pod across nodes: %v\n%s", err, cli)
-		}
+		waitListen(t, pods[2].ns, 5202)
+		cli, err := pods[0].ns.Command(ctx, "iperf3", "-c", pods[2].ip.String(), "-p", "5202", "-t", "2", "-J").Output()
 		var r iperfReport
-		if err := json.Unmarshal(cli, &r); err != nil {
-			t.Fatalf("iperf3 -J output: %v\n%s", err, cli)
+		if jerr := json.Unmarshal(cli, &r); err != nil || jerr != nil || r.Error != "" {
+			srv.Process.Kill()
+			t.Fatalf("iperf3 Pod to Pod across nodes: exit %v, JSON %v, error %q\n%s", err, jerr, r.Error, cli)
 		}
 		if r.End.SumReceived.Bytes == 0 {
 			t.Errorf("unexpected iperf3 bytes received Pod to Pod:\n- want: > 0\n-  got: 0")
@@ -709,4 +701,23 @@ func TestPrivilegedCNISpecVersions(t *testing.T) {
 			t.Errorf("unexpected links in the pod:\n- want: [lo]\n-  got: %v", ifs)
 		}
 	})
+}
+
+// waitListen waits until a TCP socket listens on port in ns (iperf3 -s
+// started in the background): iperf3 -c -J exits 0 on "connection
+// refused", so a client started too early looks like a test that moved
+// nothing.
+func waitListen(t *testing.T, ns *netns.NS, port int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := ns.Run(context.Background(), "ss", "-Hltn", fmt.Sprintf("sport = :%d", port))
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on TCP port %d in %s after 10 s (ss: %v %s)", port, ns.Name, err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

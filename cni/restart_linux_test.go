@@ -256,20 +256,15 @@ func TestPrivilegedCNIRestartUnderLoad(t *testing.T) {
 	}
 	probe := startProber(t, a.ns, b.ns, b.ip, 5400)
 
-	// The server needs a moment to listen; retry the client's connect.
+	// Start the client once the server listens (iperf3 -c -J exits 0 on
+	// "connection refused").
+	waitListen(t, b.ns, 5201)
 	var cli []byte
 	var cliErr error
 	cliDone := make(chan struct{})
 	go func() {
 		defer close(cliDone)
-		for range 20 {
-			cli, cliErr = a.ns.Command(ctx, "iperf3", "-c", b.ip.String(), "-p", "5201", "-t", "8", "-i", "0.1", "-J").Output()
-			var r iperfReport
-			if cliErr == nil || json.Unmarshal(cli, &r) != nil || r.Intervals != nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond) // connection refused: server not up yet
-		}
+		cli, cliErr = a.ns.Command(ctx, "iperf3", "-c", b.ip.String(), "-p", "5201", "-t", "8", "-i", "0.1", "-J").Output()
 	}()
 
 	time.Sleep(2 * time.Second)
@@ -293,7 +288,7 @@ func TestPrivilegedCNIRestartUnderLoad(t *testing.T) {
 	if err := json.Unmarshal(cli, &r); err != nil {
 		t.Fatalf("iperf3 -J output: %v (exit: %v)\n%s", err, cliErr, cli)
 	}
-	if cliErr != nil {
+	if cliErr != nil || r.Error != "" {
 		t.Errorf("iperf3 client across the restart failed: %v: %s", cliErr, r.Error)
 	}
 	if r.End.SumReceived.Bytes <= 0 {

@@ -155,7 +155,10 @@ func Create(cfg Config) (*TAP, error) {
 		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("water returned %T, want *os.File", ifce.ReadWriteCloser)}
 	}
 	t := &TAP{name: ifce.Name(), persist: cfg.Persist, file: f, ctl: ctl, offloadReason: offloadReason}
-	err = t.initReader(cfg.PollerWait)
+	err = t.clearOffloads()
+	if err == nil {
+		err = t.initReader(cfg.PollerWait)
+	}
 	if err == nil {
 		err = t.setup(cfg)
 	}
@@ -167,6 +170,26 @@ func Create(cfg Config) (*TAP, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// clearOffloads turns a plain TAP's offloads off (TUNSETOFFLOAD 0). A new
+// TAP has none, but a persistent one (a Pod port re-adopted by a daemon
+// restarted with --offload=false) keeps the TSO/checksum features an
+// earlier opener set, and without a virtio-net header the kernel would
+// then hand over 64 KiB frames the reader cannot take.
+func (t *TAP) clearOffloads() error {
+	rc, err := t.file.SyscallConn()
+	if err != nil {
+		return &OpError{Op: "create", Name: t.name, Err: err}
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, 0) }); err != nil {
+		ierr = err
+	}
+	if ierr != nil {
+		return &OpError{Op: "clear offloads", Name: t.name, Err: os.NewSyscallError("ioctl", ierr)}
+	}
+	return nil
 }
 
 // setup reads the index and applies MAC, MTU and IFF_UP, in that order (the

@@ -261,6 +261,47 @@ func TestPrivilegedTAPReattachPersistent(t *testing.T) {
 	}
 }
 
+// TestPrivilegedTAPReattachPlainClearsOffloads: a persistent TAP opened
+// with offloads and re-opened without them (a daemon restarted with
+// --offload=false re-adopting a Pod port) no longer offers TSO to the
+// kernel, which would otherwise hand the plain reader 64 KiB frames.
+func TestPrivilegedTAPReattachPlainClearsOffloads(t *testing.T) {
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Skip("ethtool not installed (.ci/test installs it)")
+	}
+	ns := newTestNS(t)
+	name := testutil.UniqueName("vxtp")
+	tso := func() string {
+		t.Helper()
+		out, err := ns.Run(context.Background(), "ethtool", "-k", name)
+		if err != nil {
+			t.Fatalf("ethtool -k %s: %v", name, err)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "tcp-segmentation-offload:") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "tcp-segmentation-offload:"))
+			}
+		}
+		t.Fatalf("no tcp-segmentation-offload line in:\n%s", out)
+		return ""
+	}
+	first := createIn(t, ns, Config{Name: name, Persist: true, Offload: true})
+	if !first.Offloads().TSO4 {
+		t.Skipf("kernel refused offloads: %s", first.Offloads())
+	}
+	if got := tso(); got != "on" {
+		t.Fatalf("unexpected TSO with offloads:\n- want: on\n-  got: %s", got)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	second := createIn(t, ns, Config{Name: name})
+	defer second.Close()
+	if got := tso(); got != "off" {
+		t.Errorf("unexpected TSO after re-opening without offloads:\n- want: off\n-  got: %s", got)
+	}
+}
+
 // TestPrivilegedTAPFrames checks both directions against an AF_PACKET
 // socket on the TAP: Write makes the kernel receive a frame, and a frame the
 // kernel sends out of the TAP comes out of Read at the requested offset.

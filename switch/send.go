@@ -102,9 +102,17 @@ func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
 		return
 	}
 	out.id = sw.capture.NextID()
+	frame := pkt[PacketStartOffset:]
+	if sw.cfg.Suppress != nil {
+		// Suppression answers an ARP request or neighbour solicitation by
+		// rewriting the frame in place into the reply: record the frame
+		// as it arrived. (Only while a capture runs; the copy's buffer is
+		// kept for the next frame.)
+		out.arrived = append(out.arrived[:0], frame...)
+		frame = out.arrived
+	}
 	d := sw.switchFromPort(p, pkt, out)
 	m := capture.Meta{Point: capture.PortIn, Port: p.name, VNI: p.vni, Decision: d, ID: out.id}
-	frame := pkt[PacketStartOffset:]
 	sw.capture.Capture(&m, frame)
 	if d.Kind == capture.DecisionDrop {
 		m.Point = capture.Drop
@@ -205,6 +213,9 @@ type egress struct {
 	// pending frames (parallel to bufs).
 	id  uint64
 	ids []uint64
+	// arrived is the frame being switched as it arrived, kept while a
+	// capture runs because suppression rewrites frames in place.
+	arrived []byte
 	// srcPort is the outer UDP source port of the packet being received.
 	srcPort uint16
 }

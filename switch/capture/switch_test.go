@@ -352,3 +352,66 @@ func TestTsharkStream(t *testing.T) {
 		t.Fatalf("unexpected streamed packets:\n- want: 2 from port-in:tapa\n-  got: %q", got)
 	}
 }
+
+// TestCaptureSuppressedRequest: an ARP request answered by suppression is
+// recorded at port-in as it arrived (a request), and the reply the switch
+// wrote back at port-out, under the same ID.
+func TestCaptureSuppressedRequest(t *testing.T) {
+	neigh := fdb.NewNeighTable()
+	cfg := vswitch.DefaultConfig()
+	cfg.Suppress = &vswitch.Suppressor{Neigh: neigh}
+	f := vteptest.NewFabric()
+	sw, err := vswitch.New(cfg, f.Bind(addrA), fdb.New(fdb.DefaultConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	dev := taptest.NewChannelTAP("tapa", 1500)
+	if _, err := sw.AddPort(dev, vswitch.PortConfig{VNI: testVNI}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// B's binding is known (as gossip would install it).
+	if err := neigh.Add(fdb.Neighbor{NeighKey: fdb.NeighKey{VNI: testVNI, IP: ipB}, MAC: macB, Origin: fdb.OriginStatic}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sw.Capture().Start(capture.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	req := arpFrame(encap.ARPRequest, macA, encap.BroadcastMAC, ipA, ipB)
+	dev.Inbound <- req
+	select {
+	case got := <-dev.Outbound:
+		if encap.ARP(got[encap.EthernetHeaderLen:]).Op() != encap.ARPReply {
+			t.Fatalf("unexpected frame written back: %x", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no suppression reply within 10s")
+	}
+	waitCaptured(t, s, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := map[capture.Point][]byte{}
+	var ids []uint64
+	for range 2 {
+		pk, err := s.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[pk.Point] = append([]byte(nil), pk.Data...)
+		ids = append(ids, pk.ID)
+	}
+	if !bytes.Equal(got[capture.PortIn], req) {
+		t.Errorf("unexpected port-in record:\n- want: the request %x\n-  got: %x", req, got[capture.PortIn])
+	}
+	if out := got[capture.PortOut]; len(out) < encap.EthernetHeaderLen+encap.ARPSize || encap.ARP(out[encap.EthernetHeaderLen:]).Op() != encap.ARPReply {
+		t.Errorf("unexpected port-out record:\n- want: the reply\n-  got: %x", out)
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("unexpected IDs:\n- want: one ID for request and reply\n-  got: %v", ids)
+	}
+}

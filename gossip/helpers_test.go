@@ -122,6 +122,7 @@ var errBlocked = errors.New("blocked by test partition")
 type blockTransport struct {
 	*memberlist.NetTransport
 	blocked  atomic.Bool
+	closing  atomic.Bool // Shutdown began: drop, but keep draining
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
 	done     chan struct{}
@@ -136,7 +137,7 @@ func newBlockTransport(nt *memberlist.NetTransport) *blockTransport {
 		for {
 			select {
 			case p := <-nt.PacketCh():
-				if b.blocked.Load() {
+				if b.blocked.Load() || b.closing.Load() {
 					continue
 				}
 				select {
@@ -153,7 +154,7 @@ func newBlockTransport(nt *memberlist.NetTransport) *blockTransport {
 		for {
 			select {
 			case c := <-nt.StreamCh():
-				if b.blocked.Load() {
+				if b.blocked.Load() || b.closing.Load() {
 					c.Close()
 					continue
 				}
@@ -196,7 +197,13 @@ func (b *blockTransport) DialAddressTimeout(a memberlist.Address, timeout time.D
 	return b.DialTimeout(a.Addr, timeout)
 }
 
+// Shutdown shuts the NetTransport down while the forwarders keep draining
+// its channels (dropping): NetTransport.Shutdown waits for its listener,
+// which may be blocked handing over a packet that nobody would read if the
+// forwarders stopped first (a test hung 20 minutes that way).
 func (b *blockTransport) Shutdown() error {
+	b.closing.Store(true)
+	err := b.NetTransport.Shutdown()
 	b.once.Do(func() { close(b.done) })
-	return b.NetTransport.Shutdown()
+	return err
 }

@@ -170,6 +170,7 @@ func medianSides(runs []RunResult) []SideResult {
 	for _, name := range []string{SideVxswitchd, SideKernel} {
 		var first *SideResult
 		values := map[string][]float64{}
+		meta := map[string]Metric{} // unit and method: first run that has the metric
 		seen := map[string]bool{}
 		var notes []string
 		for _, run := range runs {
@@ -182,6 +183,9 @@ func medianSides(runs []RunResult) []SideResult {
 			}
 			for m, v := range s.Metrics {
 				values[m] = append(values[m], v.Value)
+				if _, ok := meta[m]; !ok {
+					meta[m] = v
+				}
 			}
 			for _, n := range s.Notes {
 				if !seen[n] {
@@ -195,17 +199,7 @@ func medianSides(runs []RunResult) []SideResult {
 		}
 		sr := SideResult{Side: name, Metrics: map[string]Metric{}, Trials: first.Trials, Commands: first.Commands, Notes: notes}
 		for m, vs := range values {
-			mt := first.Metrics[m]
-			if mt.Unit == "" {
-				for _, run := range runs {
-					if s := sideOf(run.Sides, name); s != nil {
-						if x, ok := s.Metrics[m]; ok {
-							mt = x
-							break
-						}
-					}
-				}
-			}
+			mt := meta[m]
 			mt.Value = median(vs)
 			if len(vs) > 1 {
 				mt.Method += fmt.Sprintf("; median of %d runs", len(vs))

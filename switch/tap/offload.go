@@ -52,3 +52,7 @@ func (o Offloads) String() string {
 // one read(2) usually fits one Read. Segments that do not fit stay pending
 // for the next Read.
 const OffloadBatchSize = 128
+
+// PlainBatchSize is BatchSize for a plain TAP: the most frames one Read
+// returns, each read with its own read(2) from what is already queued.
+const PlainBatchSize = 64

@@ -21,12 +21,14 @@ type reader struct {
 	rc   syscall.RawConn
 	wait *fdwait.Waiter // nil: use the runtime poller
 
-	// Argument and results of fn, bound once so that rc.Read does not
-	// allocate a closure per call.
-	buf []byte
-	n   int
-	err error
-	fn  func(fd uintptr) bool
+	// Arguments and results of fn, bound once so that rc.Read does not
+	// allocate a closure per call. With noWait, fn reports EAGAIN instead
+	// of waiting (Read fetching more frames for a batch it already has).
+	buf    []byte
+	noWait bool
+	n      int
+	err    error
+	fn     func(fd uintptr) bool
 }
 
 // initReader prepares t.rd on t.file; Create calls it before setup. With
@@ -54,6 +56,10 @@ func (r *reader) read(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if r.noWait {
+				r.n, r.err = 0, err
+				return true
+			}
 			if r.wait != nil && r.wait.Wait(fd) == nil {
 				continue // readable: retry at once
 			}
@@ -64,11 +70,15 @@ func (r *reader) read(fd uintptr) bool {
 	}
 }
 
+// errNoFrame is readFrame's result with noWait when no frame is queued.
+var errNoFrame = errors.New("tap: no frame queued")
+
 // readFrame reads one frame (with its virtio-net header on an offload
-// TAP) into b. After Close it returns os.ErrClosed.
-func (t *TAP) readFrame(b []byte) (int, error) {
+// TAP) into b. It waits for one unless noWait, when it returns errNoFrame
+// at once if none is queued. After Close it returns os.ErrClosed.
+func (t *TAP) readFrame(b []byte, noWait bool) (int, error) {
 	r := &t.rd
-	r.buf = b
+	r.buf, r.noWait = b, noWait
 	err := r.rc.Read(r.fn)
 	r.buf = nil
 	if err != nil {
@@ -76,6 +86,9 @@ func (t *TAP) readFrame(b []byte) (int, error) {
 			return 0, os.ErrClosed
 		}
 		return 0, err
+	}
+	if r.err == unix.EAGAIN {
+		return 0, errNoFrame
 	}
 	if r.err != nil {
 		return 0, os.NewSyscallError("read", r.err)

@@ -386,13 +386,13 @@ func (t *TAP) ctlDo(fn func(fd int) error) error {
 	return fn(t.ctl)
 }
 
-// BatchSize is 1 for a plain TAP (Read returns one frame per call) and
-// OffloadBatchSize with offloads.
+// BatchSize is PlainBatchSize for a plain TAP and OffloadBatchSize with
+// offloads.
 func (t *TAP) BatchSize() int {
 	if t.vnet != nil {
 		return OffloadBatchSize
 	}
-	return 1
+	return PlainBatchSize
 }
 
 // errShortBatch is returned by Read and Write for empty batches or an
@@ -400,19 +400,22 @@ func (t *TAP) BatchSize() int {
 // costs no allocation.
 var errShortBatch = fmt.Errorf("tap: batch too short for offset: %w", io.ErrShortBuffer)
 
-// Read reads one frame into bufs[0][offset:] with one read(2) and sets
-// sizes[0] to its length. It blocks until a frame arrives or the TAP is
-// closed; after Close it returns an error satisfying
-// errors.Is(err, os.ErrClosed). bufs[0] should have room for the MTU plus
-// an Ethernet header (18 bytes with a VLAN tag) after offset. It does not
-// allocate unless it fails.
+// Read reads frames into bufs[i][offset:], one read(2) each, and sets
+// sizes[i] to their lengths. It blocks until a frame arrives or the TAP is
+// closed, then goes on reading whatever else is already queued, without
+// waiting, until the batch is full (at most BatchSize frames): under load
+// one Read hands the switch a batch that leaves in one sendmmsg(2), while a
+// lone frame is returned at once. After Close it returns an error
+// satisfying errors.Is(err, os.ErrClosed). Each bufs[i] should have room
+// for the MTU plus an Ethernet header (18 bytes with a VLAN tag) after
+// offset. It does not allocate unless it fails.
 //
-// With offloads, one read(2) fetches one frame or super-frame with its
+// With offloads, each read(2) fetches one frame or super-frame with its
 // virtio-net header into an internal 64 KiB buffer; Read splits it into
-// bufs[0..n) (each must hold the MTU plus the Ethernet header after
-// offset) and finishes partial checksums. Segments that do not fit in
-// len(bufs) stay pending and are returned first by the next Read. A frame
-// whose virtio-net header or layout makes no sense is dropped and counted
+// bufs (each must hold the MTU plus the Ethernet header after offset) and
+// finishes partial checksums. Segments that do not fit in len(bufs) stay
+// pending and are returned first by the next Read. A frame whose
+// virtio-net header or layout makes no sense is dropped and counted
 // (ReadDrops) and reading goes on.
 func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(bufs) == 0 || len(sizes) == 0 || offset < 0 || offset >= len(bufs[0]) {
@@ -421,12 +424,22 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if t.vnet != nil {
 		return t.readVnet(bufs, sizes, offset)
 	}
-	n, err := t.readFrame(bufs[0][offset:])
-	if err != nil {
-		return 0, &OpError{Op: "read", Name: t.name, Err: err}
+	max := min(len(bufs), len(sizes), PlainBatchSize)
+	n := 0
+	for n < max && offset < len(bufs[n]) {
+		nr, err := t.readFrame(bufs[n][offset:], n > 0)
+		if err != nil {
+			if n > 0 {
+				// Nothing more queued, or a failure the next Read meets
+				// again: return the frames read so far.
+				return n, nil
+			}
+			return 0, &OpError{Op: "read", Name: t.name, Err: err}
+		}
+		sizes[n] = nr
+		n++
 	}
-	sizes[0] = n
-	return 1, nil
+	return n, nil
 }
 
 // Write writes each bufs[i][offset:] as one frame with one write(2) and

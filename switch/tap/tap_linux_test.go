@@ -206,8 +206,8 @@ func TestPrivilegedTAPCreate(t *testing.T) {
 			if got := tp.HardwareAddr(); got != mac || !got.IsUnicast() {
 				t.Errorf("unexpected HardwareAddr():\n- want: %v (unicast)\n-  got: %v", mac, got)
 			}
-			if got := tp.BatchSize(); got != 1 {
-				t.Errorf("unexpected BatchSize():\n- want: 1\n-  got: %d", got)
+			if got := tp.BatchSize(); got != PlainBatchSize {
+				t.Errorf("unexpected BatchSize():\n- want: %d\n-  got: %d", PlainBatchSize, got)
 			}
 
 			if err := tp.Close(); err != nil {
@@ -382,6 +382,106 @@ func TestPrivilegedTAPFrames(t *testing.T) {
 			t.Fatal("frame sent out of the TAP not returned by Read within 10s")
 		}
 	})
+}
+
+// TestPrivilegedTAPReadBatch checks that one Read returns every frame
+// already queued, in order, up to BatchSize, and that a lone frame comes
+// back at once rather than waiting for a batch to fill, for a plain TAP
+// and one with offloads.
+func TestPrivilegedTAPReadBatch(t *testing.T) {
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) {
+			ns := newTestNS(t)
+			tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), MAC: testTAPMAC, Up: true, Offload: offload})
+			if offload && !tp.Offloads().VnetHdr {
+				t.Skipf("kernel refused offloads: %v", tp.Offloads())
+			}
+			ps := packetSocket(t, ns, tp.Index())
+			bs := tp.BatchSize()
+			sa := &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: tp.Index(), Halen: 6}
+			copy(sa.Addr[:], encap.BroadcastMAC[:])
+			send := func(from, to int) {
+				t.Helper()
+				for i := from; i < to; i++ {
+					f := testFrame(encap.BroadcastMAC, testTAPMAC, fmt.Sprintf("frame %04d", i))
+					if err := unix.Sendto(ps, f, 0, sa); err != nil {
+						t.Fatalf("sendto: %v", err)
+					}
+				}
+			}
+			const offset = encap.VXLANHeaderLen
+			bufs, sizes := make([][]byte, bs), make([]int, bs)
+			for i := range bufs {
+				bufs[i] = make([]byte, 2048)
+			}
+			// read returns the test frames' numbers from one Read (the
+			// kernel may queue frames of its own, IPv6 router
+			// solicitations for example; they are skipped).
+			read := func() []int {
+				t.Helper()
+				n, err := readTimeout(t, tp, bufs, sizes, offset)
+				if err != nil {
+					t.Fatalf("Read: %v", err)
+				}
+				var got []int
+				for i := range n {
+					f := bufs[i][offset : offset+sizes[i]]
+					if !isTestFrame(f) {
+						continue
+					}
+					var k int
+					if _, err := fmt.Sscanf(string(f[encap.EthernetHeaderLen:]), "frame %04d", &k); err != nil {
+						t.Fatalf("frame %d of the batch: %q: %v", i, f[encap.EthernetHeaderLen:], err)
+					}
+					got = append(got, k)
+				}
+				return got
+			}
+			seq := func(from, to int) []int {
+				var s []int
+				for i := from; i < to; i++ {
+					s = append(s, i)
+				}
+				return s
+			}
+
+			send(0, bs+5)
+			if got := read(); !slices.Equal(got, seq(0, bs)) {
+				t.Errorf("first Read with %d frames queued:\n- want: frames 0..%d\n-  got: %v", bs+5, bs-1, got)
+			}
+			if got := read(); !slices.Equal(got, seq(bs, bs+5)) {
+				t.Errorf("second Read:\n- want: %v\n-  got: %v", seq(bs, bs+5), got)
+			}
+			send(bs+5, bs+6)
+			if got := read(); !slices.Equal(got, seq(bs+5, bs+6)) {
+				t.Errorf("Read of a lone frame:\n- want: %v\n-  got: %v", seq(bs+5, bs+6), got)
+			}
+		})
+	}
+}
+
+// readTimeout is tp.Read, failing the test if it takes longer than 10
+// seconds (Close unblocks it).
+func readTimeout(t *testing.T, tp *TAP, bufs [][]byte, sizes []int, offset int) (int, error) {
+	t.Helper()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := tp.Read(bufs, sizes, offset)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-time.After(10 * time.Second):
+		tp.Close()
+		<-done
+		t.Fatal("Read did not return within 10s")
+		return 0, nil
+	}
 }
 
 // TestPrivilegedTAPCloseUnblocksRead checks that Close wakes a Read that

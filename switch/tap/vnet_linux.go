@@ -156,13 +156,18 @@ func (t *TAP) ReadDrops() uint64 {
 }
 
 // readVnet is Read for a TAP with offloads: it hands out the pending
-// super-frame's segments, or reads one frame (one read(2)) and splits it.
+// super-frame's segments, then reads further frames (one read(2) each) and
+// splits them into the rest of bufs. It waits only for the first frame of
+// a batch; later reads take what is queued and stop at EAGAIN.
 func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 	v := t.vnet
-	for {
+	max := min(len(bufs), len(sizes), OffloadBatchSize)
+	n := 0
+	for n < max {
 		if v.super != nil {
-			n, err := encap.SegmentRange(v.super, v.hdr, v.nextSeg, bufs, sizes, offset)
-			v.nextSeg += n
+			k, err := encap.SegmentRange(v.super, v.hdr, v.nextSeg, bufs[n:max], sizes[n:max], offset)
+			v.nextSeg += k
+			n += k
 			if v.nextSeg >= v.nseg || err != nil {
 				v.super = nil
 			}
@@ -173,10 +178,15 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 				}
 				return 0, &OpError{Op: "read", Name: t.name, Err: err}
 			}
-			return n, nil
+			continue
 		}
-		nr, err := t.readFrame(v.rbuf)
+		nr, err := t.readFrame(v.rbuf, n > 0)
 		if err != nil {
+			if n > 0 {
+				// Nothing more queued, or a failure the next Read meets
+				// again: return the frames split so far.
+				return n, nil
+			}
 			return 0, &OpError{Op: "read", Name: t.name, Err: err}
 		}
 		if nr < encap.VirtioNetHdrLen+encap.EthernetMinimumSize {
@@ -192,6 +202,7 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 		}
 		v.super, v.nseg, v.nextSeg = super, nseg, 0
 	}
+	return n, nil
 }
 
 // writeVnet is Write for a TAP with offloads: it coalesces the batch

@@ -163,8 +163,8 @@ func TestPrivilegedOffloadIperf(t *testing.T) {
 						t.Fatalf("unexpected offloads:\n- want: csum,tso4,tso6 and batch %d\n-  got: %s and batch %d", OffloadBatchSize, o, tp.BatchSize())
 					}
 				}
-			} else if o := tapA.Offloads(); o != (Offloads{}) || tapA.BatchSize() != 1 {
-				t.Fatalf("unexpected offloads:\n- want: off, batch 1\n-  got: %s, batch %d", o, tapA.BatchSize())
+			} else if o := tapA.Offloads(); o != (Offloads{}) || tapA.BatchSize() != PlainBatchSize {
+				t.Fatalf("unexpected offloads:\n- want: off, batch %d\n-  got: %s, batch %d", PlainBatchSize, o, tapA.BatchSize())
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()

@@ -22,14 +22,20 @@ func (sw *Switch) routineReceiveFromVTEP(fn vtep.ReceiveFunc) {
 	defer sw.log.Debug("Routine: VTEP receiver - stopped")
 
 	bs := sw.bind.BatchSize()
+	own := make([][]byte, bs) // the loop's buffers
 	bufs := make([][]byte, bs)
 	sizes := make([]int, bs)
 	eps := make([]netip.AddrPort, bs)
-	for i := range bufs {
-		bufs[i] = make([]byte, bufSize)
+	for i := range own {
+		own[i] = make([]byte, bufSize)
 	}
 	out := newEgress(sw, bs)
 	for {
+		// The ReceiveFunc may point bufs[i] into its own memory (zero
+		// copy, valid until the next call): hand it the loop's buffers
+		// again every time. Packets of a batch are switched and flushed
+		// before the next call, so nothing keeps such a slice.
+		copy(bufs, own)
 		n, err := fn(bufs, sizes, eps)
 		for i := 0; i < n; i++ {
 			if sizes[i] > len(bufs[i]) {
@@ -40,7 +46,7 @@ func (sw *Switch) routineReceiveFromVTEP(fn vtep.ReceiveFunc) {
 			sw.forwardFromVTEP(bufs[i][:sizes[i]], eps[i].Addr().Unmap(), out)
 		}
 		out.flush()
-		out.learned = learnMemo{}
+		out.resetBatch()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -129,7 +135,7 @@ func (sw *Switch) switchFromVTEP(pkt []byte, src netip.Addr, out *egress) captur
 	}
 	dst := frame.Destination()
 	if !dst.IsMulticast() {
-		if d, ok := sw.fdb.Lookup(vni, dst); ok {
+		if d, ok := sw.lookup(out, vni, dst); ok {
 			if d.Port == 0 {
 				sw.drops.add(DropSplitHorizon)
 				return dropped(DropSplitHorizon)

@@ -40,7 +40,7 @@ func (sw *Switch) routineReadFromPort(p *Port, dev tap.Device) {
 			sw.forwardFromPort(p, bufs[i][:PacketStartOffset+sizes[i]], out)
 		}
 		out.flush()
-		out.learned = learnMemo{}
+		out.resetBatch()
 		if err != nil {
 			if errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return
@@ -74,6 +74,39 @@ type learnMemo struct {
 	dest fdb.Dest
 }
 
+// lookupMemo remembers a loop's last successful FDB lookup within one
+// batch, for the same reason as learnMemo: the frames of a batch mostly go
+// to one destination, and each lookup takes a shard's read lock, whose
+// counter the other loops' lookups contend for. Only hits are kept, and a
+// learn in the batch forgets it, so a memo never answers differently from
+// the table as this loop last changed it; changes by others are seen from
+// the next batch on, microseconds later.
+type lookupMemo struct {
+	ok   bool
+	vni  uint32
+	mac  encap.MAC
+	dest fdb.Dest
+}
+
+// resetBatch forgets the learn and lookup memos at the end of a batch.
+func (e *egress) resetBatch() {
+	e.learned = learnMemo{}
+	e.looked = lookupMemo{}
+}
+
+// lookup is sw.fdb.Lookup through out's memo.
+func (sw *Switch) lookup(out *egress, vni uint32, mac encap.MAC) (fdb.Dest, bool) {
+	m := &out.looked
+	if m.ok && m.vni == vni && m.mac == mac {
+		return m.dest, true
+	}
+	d, ok := sw.fdb.Lookup(vni, mac)
+	if ok {
+		*m = lookupMemo{ok: true, vni: vni, mac: mac, dest: d}
+	}
+	return d, ok
+}
+
 // learn learns mac behind dest in vni unless this batch already did.
 func (sw *Switch) learn(out *egress, vni uint32, mac encap.MAC, dest fdb.Dest) {
 	m := &out.learned
@@ -81,6 +114,7 @@ func (sw *Switch) learn(out *egress, vni uint32, mac encap.MAC, dest fdb.Dest) {
 		return
 	}
 	*m = learnMemo{ok: true, vni: vni, mac: mac, dest: dest}
+	out.looked = lookupMemo{} // the learn may change what a lookup finds
 	if r := sw.fdb.Learn(vni, mac, dest); r == fdb.LearnRejectedCap {
 		sw.drops.add(DropLearnCap)
 		m.ok = false // count every refused frame, as before
@@ -156,7 +190,7 @@ func (sw *Switch) switchFromPort(p *Port, pkt []byte, out *egress) capture.Decis
 
 	dst := frame.Destination()
 	if !dst.IsMulticast() {
-		if d, ok := sw.fdb.Lookup(p.vni, dst); ok {
+		if d, ok := sw.lookup(out, p.vni, dst); ok {
 			if d.Port != 0 {
 				if d.Port == p.id {
 					sw.drops.add(DropHairpin)
@@ -202,9 +236,10 @@ func (sw *Switch) switchFromPort(p *Port, pkt []byte, out *egress) capture.Decis
 // It belongs to one loop goroutine.
 type egress struct {
 	sw      *Switch
-	learned learnMemo // the last (VNI, MAC, dest) learned in this batch
-	bufs    [][]byte  // pending frames; len <= cap, allocated once
-	port    *Port     // pending destination: a port...
+	learned learnMemo  // the last (VNI, MAC, dest) learned in this batch
+	looked  lookupMemo // the last FDB hit in this batch
+	bufs    [][]byte   // pending frames; len <= cap, allocated once
+	port    *Port      // pending destination: a port...
 	remote  netip.AddrPort
 	vs      *vniState // ...or a remote VTEP, in this VNI
 	one     [1][]byte // scratch for single writes

@@ -74,6 +74,7 @@ func (u *unit) fromPort(name string, frame []byte) {
 	}
 	u.sw.forwardFromPort(p, withHeadroom(frame), u.out)
 	u.out.flush()
+	u.out.resetBatch() // each call is a batch of its own, as in the loops
 }
 
 // fromVTEP forwards the UDP payload pkt as if it came from src.
@@ -81,6 +82,7 @@ func (u *unit) fromVTEP(src netip.Addr, pkt []byte) {
 	n := copy(u.buf, pkt)
 	u.sw.forwardFromVTEP(u.buf[:n], src, u.out)
 	u.out.flush()
+	u.out.resetBatch()
 }
 
 // delivered returns the frames each sinkDev port received.
@@ -92,4 +94,44 @@ func (u *unit) delivered() map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// TestLookupMemo checks the per-batch FDB lookup memo: a hit is reused
+// within the batch, a miss is not remembered, a learn in the batch forgets
+// the memo, and the next batch sees the table as it is.
+func TestLookupMemo(t *testing.T) {
+	u := newUnit(t, DefaultConfig(), fdb.Config{}, nil)
+	const vni = 10
+	x := encap.MustParseMAC("02:00:5e:00:53:0a")
+	y := encap.MustParseMAC("02:00:5e:00:53:0b")
+	r1 := fdb.Dest{Remote: netip.MustParseAddr("192.0.2.1")}
+	r2 := fdb.Dest{Remote: netip.MustParseAddr("192.0.2.2")}
+	set := func(mac encap.MAC, d fdb.Dest) {
+		t.Helper()
+		if err := u.fdb.Add(fdb.Entry{Key: fdb.Key{VNI: vni, MAC: mac}, Dest: d, Origin: fdb.OriginStatic}); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+	}
+	check := func(step string, mac encap.MAC, want fdb.Dest, wantOK bool) {
+		t.Helper()
+		if d, ok := u.sw.lookup(u.out, vni, mac); d != want || ok != wantOK {
+			t.Errorf("%s: lookup(%v) = %v, %v; want %v, %v", step, mac, d, ok, want, wantOK)
+		}
+	}
+	out := u.out
+	set(x, r1)
+	check("first lookup", x, r1, true)
+	set(x, r2)
+	check("same batch after the table changed", x, r1, true)
+	out.resetBatch()
+	check("next batch", x, r2, true)
+
+	check("miss", y, fdb.Dest{}, false)
+	set(y, r1)
+	check("after a miss, in the same batch", y, r1, true)
+
+	check("x again", x, r2, true) // memo: x at r2
+	set(x, r1)
+	u.sw.learn(out, vni, encap.MustParseMAC("02:00:5e:00:53:0c"), r2)
+	check("after a learn in the same batch", x, r1, true)
 }

@@ -11,6 +11,14 @@ import (
 // least the Bind's BatchSize. A payload longer than its buffer is reported
 // with sizes[i] = len(bufs[i])+1 so the caller can count it as oversize.
 //
+// A ReceiveFunc may, instead of copying a payload into bufs[i], set bufs[i]
+// to a slice of memory it owns holding the payload (zero copy; StdBind
+// does so for the packets of a UDP_GRO datagram when Config.ZeroCopy is
+// set). Such a slice is valid only until the next call of that
+// ReceiveFunc, and the caller must not write past its length. A caller
+// that reuses bufs should put its own buffers back before the next call,
+// since their lengths bound what it accepts.
+//
 // After the Bind is closed, a ReceiveFunc returns an error that satisfies
 // errors.Is(err, net.ErrClosed). Any other error is transient (for example
 // an ICMP-induced ECONNREFUSED) and should not cause reads to cease.

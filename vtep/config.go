@@ -121,6 +121,13 @@ type Config struct {
 	// into the caller's buffers, one VXLAN packet per buffer.
 	NoGRO bool
 
+	// ZeroCopy lets the ReceiveFuncs of a UDP_GRO socket hand out each
+	// VXLAN packet of a coalesced datagram where it lies in the Bind's own
+	// buffer, by pointing bufs[i] at it, instead of copying it into the
+	// caller's buffer (see ReceiveFunc). The switch's receive loops use
+	// it; a caller that keeps bufs[i] after the next call must not.
+	ZeroCopy bool
+
 	// Logf, if not nil, receives rare diagnostic messages (for example a
 	// socket buffer that could not be raised). It is never called per
 	// datagram. Nil means silent.

@@ -21,6 +21,9 @@ type groQueue struct {
 	n    int // messages held
 	next int // first message not fully taken
 	off  int // bytes of data[next] already taken
+
+	// zeroCopy makes drain point bufs[i] into data rather than copy.
+	zeroCopy bool
 }
 
 func newGROQueue(msgs int) groQueue {
@@ -38,11 +41,14 @@ func (q *groQueue) empty() bool { return q.next >= q.n }
 // reset drops anything held; the next read refills the queue.
 func (q *groQueue) reset() { q.n, q.next, q.off = 0, 0, 0 }
 
-// drain copies the next segments into bufs, one per buffer, in order, and
-// returns how many it filled. It follows the ReceiveFunc contract: a
-// segment longer than its buffer is cut and reported with size
-// len(bufs[i])+1. The caller bounds the batch by len(bufs); sizes and eps
-// must be at least as long.
+// drain hands out the next segments, one per entry of bufs, in order, and
+// returns how many it filled. It copies each into bufs[i], or with
+// zeroCopy sets bufs[i] to the segment inside the receiver's buffer
+// (capacity cut to its length), which stays valid until the queue is
+// refilled, that is until the next call of the ReceiveFunc. A segment
+// longer than len(bufs[i]) is copied cut to it and reported with size
+// len(bufs[i])+1, per the ReceiveFunc contract. The caller bounds the
+// batch by len(bufs); sizes and eps must be at least as long.
 func (q *groQueue) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
 	k := 0
 	for k < len(bufs) && q.next < q.n {
@@ -53,10 +59,15 @@ func (q *groQueue) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
 		}
 		rest := d[q.off:]
 		take := min(seg, len(rest))
-		copy(bufs[k], rest[:take])
-		sizes[k] = take
-		if take > len(bufs[k]) || q.trunc[q.next] {
+		switch {
+		case take > len(bufs[k]) || q.trunc[q.next]:
+			copy(bufs[k], rest[:take])
 			sizes[k] = len(bufs[k]) + 1
+		case q.zeroCopy:
+			bufs[k] = rest[:take:take]
+			sizes[k] = take
+		default:
+			sizes[k] = copy(bufs[k], rest[:take])
 		}
 		eps[k] = q.src[q.next]
 		k++

@@ -1,7 +1,10 @@
 package vtep
 
 import (
+	"bytes"
+	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -30,22 +33,25 @@ func slowSplit(data [][]byte, seg []int, trunc []bool) (pkts [][]byte, srcIdx []
 // runQueue loads msgs into a groQueue and drains it with batches of batch
 // buffers of bufSize bytes, returning every packet (cut to its buffer) and
 // size.
-func runQueue(t testing.TB, data [][]byte, seg []int, trunc []bool, batch, bufSize int) (pkts [][]byte, sizes []int, srcs []netip.AddrPort) {
+func runQueue(t testing.TB, data [][]byte, seg []int, trunc []bool, batch, bufSize int, zeroCopy bool) (pkts [][]byte, sizes []int, srcs []netip.AddrPort) {
 	q := newGROQueue(len(data))
+	q.zeroCopy = zeroCopy
 	for i := range data {
 		q.data[i], q.seg[i], q.trunc[i] = data[i], seg[i], trunc[i]
 		q.src[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 4789)
 	}
 	q.n = len(data)
-	bufs := make([][]byte, batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, bufSize)
+	own := make([][]byte, batch)
+	for i := range own {
+		own[i] = make([]byte, bufSize)
 	}
+	bufs := make([][]byte, batch)
 	sz, eps := make([]int, batch), make([]netip.AddrPort, batch)
 	for calls := 0; !q.empty(); calls++ {
 		if calls > 1<<16 {
 			t.Fatal("groQueue does not make progress")
 		}
+		copy(bufs, own)
 		n := q.drain(bufs, sz, eps)
 		if n < 1 || n > batch {
 			t.Fatalf("unexpected drain count %d for batch %d", n, batch)
@@ -87,29 +93,74 @@ func TestGROQueueDrain(t *testing.T) {
 		{"empty datagram", [][]byte{{}, seq(5)}, []int{0, 0}, []bool{false, false}, 64, 2048, []int{0, 5}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pkts, sizes, srcs := runQueue(t, tt.data, tt.seg, tt.trunc, tt.batch, tt.bufSize)
-			if diff := cmp.Diff(tt.wantSizes, sizes); diff != "" {
-				t.Fatalf("unexpected sizes (-want +got):\n%s", diff)
-			}
-			want, idx := slowSplit(tt.data, tt.seg, tt.trunc)
-			for i := range want {
-				if len(want[i]) > tt.bufSize {
-					want[i] = want[i][:tt.bufSize]
+		for _, zc := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/zeroCopy=%v", tt.name, zc), func(t *testing.T) {
+				pkts, sizes, srcs := runQueue(t, tt.data, tt.seg, tt.trunc, tt.batch, tt.bufSize, zc)
+				if diff := cmp.Diff(tt.wantSizes, sizes); diff != "" {
+					t.Fatalf("unexpected sizes (-want +got):\n%s", diff)
 				}
-				if tt.trunc[idx[i]] && len(pkts) > i && len(pkts[i]) >= len(want[i]) {
-					// Only the received bytes are defined; the rest of
-					// the buffer is whatever it held.
-					pkts[i] = pkts[i][:len(want[i])]
+				want, idx := slowSplit(tt.data, tt.seg, tt.trunc)
+				for i := range want {
+					if len(want[i]) > tt.bufSize {
+						want[i] = want[i][:tt.bufSize]
+					}
+					if tt.trunc[idx[i]] && len(pkts) > i && len(pkts[i]) >= len(want[i]) {
+						// Only the received bytes are defined; the rest of
+						// the buffer is whatever it held.
+						pkts[i] = pkts[i][:len(want[i])]
+					}
+				}
+				if diff := cmp.Diff(want, pkts); diff != "" {
+					t.Fatalf("unexpected packets (-want +got):\n%s", diff)
+				}
+				for i, s := range srcs {
+					if w := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(idx[i])}), 4789); s != w {
+						t.Fatalf("unexpected source of packet %d:\n- want: %v\n-  got: %v", i, w, s)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestGROQueueZeroCopy checks where drain puts the packets: with zeroCopy,
+// bufs[i] is the segment inside the queued datagram, capacity cut to its
+// length, and the caller's buffer is untouched; a segment longer than the
+// caller's buffer is still copied into it, cut, and reported oversize;
+// without zeroCopy every packet is copied into the caller's buffer.
+func TestGROQueueZeroCopy(t *testing.T) {
+	data := make([]byte, 250)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	for _, zc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("zeroCopy=%v", zc), func(t *testing.T) {
+			q := newGROQueue(1)
+			q.zeroCopy = zc
+			q.data[0], q.seg[0], q.n = data, 100, 1
+			own := [][]byte{make([]byte, 2048), make([]byte, 2048), make([]byte, 2048)}
+			bufs := slices.Clone(own)
+			sizes, eps := make([]int, 3), make([]netip.AddrPort, 3)
+			if n := q.drain(bufs, sizes, eps); n != 3 {
+				t.Fatalf("unexpected drain count:\n- want: 3\n-  got: %d", n)
+			}
+			for i, want := range [][]byte{data[:100], data[100:200], data[200:]} {
+				if sizes[i] != len(want) || !bytes.Equal(bufs[i][:sizes[i]], want) {
+					t.Fatalf("packet %d: size %d, want %d bytes %v...", i, sizes[i], len(want), want[:4])
+				}
+				inQueue := &bufs[i][0] == &want[0] && cap(bufs[i]) == len(want)
+				if inQueue != zc {
+					t.Errorf("packet %d: points into the queued datagram (capacity cut to the packet) = %v, want %v", i, inQueue, zc)
+				}
+				if !zc && &bufs[i][0] != &own[i][0] {
+					t.Errorf("packet %d: not in the caller's buffer", i)
 				}
 			}
-			if diff := cmp.Diff(want, pkts); diff != "" {
-				t.Fatalf("unexpected packets (-want +got):\n%s", diff)
-			}
-			for i, s := range srcs {
-				if w := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(idx[i])}), 4789); s != w {
-					t.Fatalf("unexpected source of packet %d:\n- want: %v\n-  got: %v", i, w, s)
-				}
+
+			q.data[0], q.seg[0], q.n, q.next, q.off = data, 100, 1, 0, 0
+			small := [][]byte{make([]byte, 60)}
+			if n := q.drain(small, sizes, eps); n != 1 || sizes[0] != 61 || &small[0][0] == &data[0] || !bytes.Equal(small[0], data[:60]) {
+				t.Errorf("segment above the buffer: n=%d size=%d (want 1, 61, copied and cut)", n, sizes[0])
 			}
 		})
 	}
@@ -158,7 +209,7 @@ func FuzzGROQueue(f *testing.F) {
 			return
 		}
 		b := max(int(batch)%65, 1)
-		pkts, sizes, _ := runQueue(t, data, seg, trunc, b, int(bufSize))
+		pkts, sizes, _ := runQueue(t, data, seg, trunc, b, int(bufSize), truncMask&0x80 != 0)
 		want, idx := slowSplit(data, seg, trunc)
 		if len(pkts) != len(want) {
 			t.Fatalf("unexpected packet count:\n- want: %d\n-  got: %d", len(want), len(pkts))

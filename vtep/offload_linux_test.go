@@ -24,6 +24,7 @@ var offloadModes = []struct {
 	tx, rx Config
 }{
 	{"GSO+GRO", Config{}, Config{}},
+	{"GSO+GRO zero copy", Config{}, Config{ZeroCopy: true}},
 	{"GSO", Config{}, Config{NoGRO: true}},
 	{"GRO", Config{NoGSO: true}, Config{}},
 	{"off", Config{NoGSO: true}, Config{NoGRO: true}},

@@ -25,9 +25,9 @@ import (
 // Without GRO it receives straight into the caller's buffers. With GRO
 // (the socket has UDP_GRO set) it receives into its own 64 KiB buffers,
 // since one datagram may carry up to UDP_MAX_SEGMENTS VXLAN packets, and
-// copies each segment into a caller buffer; segments that do not fit in
-// the caller's batch wait in q for the next call, which then makes no
-// system call.
+// copies each segment into a caller buffer, or with Config.ZeroCopy points
+// the caller's bufs[i] at it; segments that do not fit in the caller's
+// batch wait in q for the next call, which then makes no system call.
 type receiver struct {
 	rc    syscall.RawConn
 	hs    []unix.Mmsghdr
@@ -58,7 +58,7 @@ type receiver struct {
 	readFn func(fd uintptr) bool
 }
 
-func newReceiver(c *net.UDPConn, batch int, gro, poller bool) (*receiver, error) {
+func newReceiver(c *net.UDPConn, batch int, gro, poller, zeroCopy bool) (*receiver, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("vtep: receive socket: %w", err)
@@ -78,6 +78,7 @@ func newReceiver(c *net.UDPConn, batch int, gro, poller bool) (*receiver, error)
 		r.slab = make([]byte, msgs*groBufferSize)
 		r.ctrl = make([]byte, msgs*groControlSize)
 		r.q = newGROQueue(msgs)
+		r.q.zeroCopy = zeroCopy
 		for i := range r.iovs {
 			r.iovs[i].Base = &r.slab[i*groBufferSize]
 			r.iovs[i].SetLen(groBufferSize)

@@ -77,7 +77,7 @@ func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err e
 			gro = enableGRO(c) == nil
 		}
 		b.status.GRO = b.status.GRO && gro
-		r, err := newReceiver(c, b.cfg.BatchSize, gro, b.cfg.PollerWait)
+		r, err := newReceiver(c, b.cfg.BatchSize, gro, b.cfg.PollerWait, b.cfg.ZeroCopy)
 		if err != nil {
 			for _, r := range receivers[:i] {
 				r.release()

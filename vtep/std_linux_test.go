@@ -94,13 +94,15 @@ func receiveN(t testing.TB, b *StdBind, fn ReceiveFunc, n, bufSize int) (data []
 	timer := time.AfterFunc(10*time.Second, func() { b.Close() })
 	defer timer.Stop()
 	bs := b.BatchSize()
-	bufs := make([][]byte, bs)
-	for i := range bufs {
-		bufs[i] = make([]byte, bufSize)
+	own := make([][]byte, bs)
+	for i := range own {
+		own[i] = make([]byte, bufSize)
 	}
+	bufs := make([][]byte, bs)
 	sz := make([]int, bs)
 	ep := make([]netip.AddrPort, bs)
 	for len(sizes) < n {
+		copy(bufs, own) // a zero-copy ReceiveFunc may have replaced them
 		got, err := fn(bufs, sz, ep)
 		if err != nil {
 			t.Fatalf("receive after %d of %d datagrams: %v", len(sizes), n, err)

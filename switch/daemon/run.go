@@ -86,7 +86,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	bind, err := vtep.NewStdBind(vtep.Config{
 		Local: local, SrcPortMin: lo, SrcPortMax: hi,
 		NoGSO: !cfg.Offload, NoGRO: !cfg.Offload, PollerWait: cfg.Wait == WaitPoller,
-		Logf: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
+		ZeroCopy: true, // the switch's receive loops hand the bind their buffers again on every call
+		Logf:     func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
 		return err

@@ -28,6 +28,8 @@ type reader struct {
 	noWait bool
 	n      int
 	err    error
+	calls  int  // fn calls in this read: more than one means the runtime poller waited
+	waited bool // fn waited in the waiter
 	fn     func(fd uintptr) bool
 }
 
@@ -50,6 +52,7 @@ func (t *TAP) initReader(poller bool) error {
 }
 
 func (r *reader) read(fd uintptr) bool {
+	r.calls++
 	for {
 		n, err := unix.Read(int(fd), r.buf)
 		switch err {
@@ -61,6 +64,7 @@ func (r *reader) read(fd uintptr) bool {
 				return true
 			}
 			if r.wait != nil && r.wait.Wait(fd) == nil {
+				r.waited = true
 				continue // readable: retry at once
 			}
 			return false // closing, or no waiter: the runtime poller decides
@@ -75,25 +79,27 @@ var errNoFrame = errors.New("tap: no frame queued")
 
 // readFrame reads one frame (with its virtio-net header on an offload
 // TAP) into b. It waits for one unless noWait, when it returns errNoFrame
-// at once if none is queued. After Close it returns os.ErrClosed.
-func (t *TAP) readFrame(b []byte, noWait bool) (int, error) {
+// at once if none is queued; waited reports whether it had to wait. After
+// Close it returns os.ErrClosed.
+func (t *TAP) readFrame(b []byte, noWait bool) (n int, waited bool, err error) {
 	r := &t.rd
-	r.buf, r.noWait = b, noWait
-	err := r.rc.Read(r.fn)
+	r.buf, r.noWait, r.calls, r.waited = b, noWait, 0, false
+	err = r.rc.Read(r.fn)
 	r.buf = nil
+	waited = r.waited || r.calls > 1
 	if err != nil {
 		if errors.Is(err, os.ErrClosed) || t.closing.Load() {
-			return 0, os.ErrClosed
+			return 0, waited, os.ErrClosed
 		}
-		return 0, err
+		return 0, waited, err
 	}
 	if r.err == unix.EAGAIN {
-		return 0, errNoFrame
+		return 0, false, errNoFrame
 	}
 	if r.err != nil {
-		return 0, os.NewSyscallError("read", r.err)
+		return 0, waited, os.NewSyscallError("read", r.err)
 	}
-	return r.n, nil
+	return r.n, waited, nil
 }
 
 // closeReader wakes a Read blocked in the waiter; releaseReader frees the

@@ -402,10 +402,13 @@ var errShortBatch = fmt.Errorf("tap: batch too short for offset: %w", io.ErrShor
 
 // Read reads frames into bufs[i][offset:], one read(2) each, and sets
 // sizes[i] to their lengths. It blocks until a frame arrives or the TAP is
-// closed, then goes on reading whatever else is already queued, without
-// waiting, until the batch is full (at most BatchSize frames): under load
-// one Read hands the switch a batch that leaves in one sendmmsg(2), while a
-// lone frame is returned at once. After Close it returns an error
+// closed. If it had to wait, it returns that frame at once: the queue was
+// idle, and another read(2) would most likely only return EAGAIN, adding
+// its cost to a lone frame's latency. If a frame was already queued (the
+// switch is behind), it goes on reading whatever else is queued, without
+// waiting, until the batch is full (at most BatchSize frames), so under
+// load one Read hands the switch a batch that leaves in one sendmmsg(2).
+// After Close it returns an error
 // satisfying errors.Is(err, os.ErrClosed). Each bufs[i] should have room
 // for the MTU plus an Ethernet header (18 bytes with a VLAN tag) after
 // offset. It does not allocate unless it fails.
@@ -427,7 +430,7 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	max := min(len(bufs), len(sizes), PlainBatchSize)
 	n := 0
 	for n < max && offset < len(bufs[n]) {
-		nr, err := t.readFrame(bufs[n][offset:], n > 0)
+		nr, waited, err := t.readFrame(bufs[n][offset:], n > 0)
 		if err != nil {
 			if n > 0 {
 				// Nothing more queued, or a failure the next Read meets
@@ -438,6 +441,9 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		}
 		sizes[n] = nr
 		n++
+		if waited {
+			break // the queue was idle: forward this frame now
+		}
 	}
 	return n, nil
 }

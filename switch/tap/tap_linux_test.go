@@ -385,14 +385,16 @@ func TestPrivilegedTAPFrames(t *testing.T) {
 }
 
 // TestPrivilegedTAPReadBatch checks that one Read returns every frame
-// already queued, in order, up to BatchSize, and that a lone frame comes
-// back at once rather than waiting for a batch to fill, for a plain TAP
-// and one with offloads.
+// already queued, in order, up to BatchSize, that a lone frame comes back
+// at once rather than waiting for a batch to fill, and that a Read that
+// had to wait returns the frame that woke it alone, for a plain TAP and
+// one with offloads, waiting in ppoll or in the runtime poller.
 func TestPrivilegedTAPReadBatch(t *testing.T) {
-	for _, offload := range []bool{false, true} {
-		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) {
+	for _, tc := range []struct{ offload, poller bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		offload := tc.offload
+		t.Run(fmt.Sprintf("offload=%v/poller=%v", offload, tc.poller), func(t *testing.T) {
 			ns := newTestNS(t)
-			tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), MAC: testTAPMAC, Up: true, Offload: offload})
+			tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), MAC: testTAPMAC, Up: true, Offload: offload, PollerWait: tc.poller})
 			if offload && !tp.Offloads().VnetHdr {
 				t.Skipf("kernel refused offloads: %v", tp.Offloads())
 			}
@@ -455,6 +457,36 @@ func TestPrivilegedTAPReadBatch(t *testing.T) {
 			send(bs+5, bs+6)
 			if got := read(); !slices.Equal(got, seq(bs+5, bs+6)) {
 				t.Errorf("Read of a lone frame:\n- want: %v\n-  got: %v", seq(bs+5, bs+6), got)
+			}
+
+			// A Read that had to wait returns the frame that woke it
+			// alone (the queue was idle; latency first), and the next
+			// Read the rest of a burst that arrived meanwhile. The burst
+			// is sent once the Read has had time to block; if it had
+			// not (a loaded machine), it returns the whole burst, and
+			// the check is tried again.
+			next := bs + 6
+			for attempt := 1; ; attempt++ {
+				type result struct {
+					got []int
+				}
+				done := make(chan result, 1)
+				go func() { done <- result{read()} }()
+				time.Sleep(200 * time.Millisecond)
+				send(next, next+5)
+				first := (<-done).got
+				if len(first) == 5 && attempt < 3 {
+					t.Logf("attempt %d: Read had not blocked yet (got the whole burst); again", attempt)
+					next += 5
+					continue
+				}
+				if !slices.Equal(first, seq(next, next+1)) {
+					t.Fatalf("Read that waited:\n- want: %v\n-  got: %v", seq(next, next+1), first)
+				}
+				if got := read(); !slices.Equal(got, seq(next+1, next+5)) {
+					t.Errorf("Read after it:\n- want: %v\n-  got: %v", seq(next+1, next+5), got)
+				}
+				break
 			}
 		})
 	}

@@ -158,11 +158,13 @@ func (t *TAP) ReadDrops() uint64 {
 // readVnet is Read for a TAP with offloads: it hands out the pending
 // super-frame's segments, then reads further frames (one read(2) each) and
 // splits them into the rest of bufs. It waits only for the first frame of
-// a batch; later reads take what is queued and stop at EAGAIN.
+// a batch, and returns that frame's segments alone if it had to wait (see
+// Read); otherwise later reads take what is queued and stop at EAGAIN.
 func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 	v := t.vnet
 	max := min(len(bufs), len(sizes), OffloadBatchSize)
 	n := 0
+	idle := false // the first read had to wait: no more reads in this batch
 	for n < max {
 		if v.super != nil {
 			k, err := encap.SegmentRange(v.super, v.hdr, v.nextSeg, bufs[n:max], sizes[n:max], offset)
@@ -180,7 +182,11 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 			}
 			continue
 		}
-		nr, err := t.readFrame(v.rbuf, n > 0)
+		if idle && n > 0 {
+			break
+		}
+		nr, waited, err := t.readFrame(v.rbuf, n > 0)
+		idle = waited
 		if err != nil {
 			if n > 0 {
 				// Nothing more queued, or a failure the next Read meets

@@ -109,6 +109,13 @@ func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
 			return nil, fmt.Errorf("vswitch: port %s: every queue must be a device of that name", dev.Name())
 		}
 	}
+	if sw.loop == nil {
+		for _, d := range append([]tap.Device{dev}, cfg.Queues...) {
+			if pd, ok := d.(tap.Polled); ok && pd.PollFD() >= 0 {
+				return nil, fmt.Errorf("vswitch: port %s: the device's Read does not wait (tap.Config.NoWait): that needs Config.SingleLoop", dev.Name())
+			}
+		}
+	}
 	if cfg.VNI > encap.MaxVNI {
 		return nil, fmt.Errorf("vswitch: port %s: VNI %d out of range (0-%d)", dev.Name(), cfg.VNI, encap.MaxVNI)
 	}
@@ -151,15 +158,26 @@ func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
 
 	sw.wg.Add(1)
 	p.readers.Add(len(p.queues))
+	var polled []*loopSource
 	for _, q := range p.queues {
+		if sw.loop != nil {
+			if s := portSource(p, q.dev); s != nil {
+				polled = append(polled, s) // served by the single loop
+				continue
+			}
+		}
 		go sw.routineReadFromPort(p, q.dev)
+	}
+	if len(polled) > 0 {
+		sw.loop.add(polled...)
+		sw.startLoopLocked()
 	}
 	go func() {
 		defer sw.wg.Done()
 		p.readers.Wait()
 		close(p.stopped)
 	}()
-	sw.log.Info("port attached", "port", p.name, "vni", p.vni, "mtu", p.mtu, "queues", len(p.queues))
+	sw.log.Info("port attached", "port", p.name, "vni", p.vni, "mtu", p.mtu, "queues", len(p.queues), "queues_in_loop", len(polled))
 	return p, nil
 }
 
@@ -184,6 +202,12 @@ func (sw *Switch) RemovePort(name string) error {
 	sw.topo.Store(nt)
 	sw.state.Unlock()
 
+	if sw.loop != nil {
+		// Stop the loop polling the port's queues before they close.
+		for range sw.loop.remove(p) {
+			p.readers.Done()
+		}
+	}
 	err := p.close()
 	<-p.stopped
 	n := sw.fdb.DeleteIf(func(e fdb.Entry) bool { return e.Port == p.id })

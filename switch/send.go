@@ -24,12 +24,7 @@ func (sw *Switch) routineReadFromPort(p *Port, dev tap.Device) {
 	bs := dev.BatchSize()
 	bufs := make([][]byte, bs)
 	sizes := make([]int, bs)
-	// A port reads frames no larger than its MTU allows (an offload TAP
-	// splits super-frames to that size before they reach us), so its
-	// buffers need not be bufSize: 128 buffers of an offload TAP would
-	// otherwise pin 8 MiB per port. The slack keeps a frame that is too
-	// large whole, so it is counted as oversize rather than truncated.
-	size := min(bufSize, PacketStartOffset+max(p.maxFrame(), encap.EthernetHeaderLen+1500)+portBufSlack)
+	size := portBufferSize(p)
 	for i := range bufs {
 		bufs[i] = make([]byte, size)
 	}
@@ -124,6 +119,16 @@ func (sw *Switch) learn(out *egress, vni uint32, mac encap.MAC, dest fdb.Dest) {
 // portBufSlack is how many bytes a port's read buffers hold beyond its
 // largest valid frame.
 const portBufSlack = 256
+
+// portBufferSize is the size of a port reader's buffers. A port reads
+// frames no larger than its MTU allows (an offload TAP splits super-frames
+// to that size before they reach us), so its buffers need not be bufSize:
+// 128 buffers of an offload TAP would otherwise pin 8 MiB per port. The
+// slack keeps a frame that is too large whole, so it is counted as
+// oversize rather than truncated.
+func portBufferSize(p *Port) int {
+	return min(bufSize, PacketStartOffset+max(p.maxFrame(), encap.EthernetHeaderLen+1500)+portBufSlack)
+}
 
 // forwardFromPort switches one frame that arrived on port p. pkt holds
 // PacketStartOffset bytes of headroom followed by the frame. While a

@@ -60,6 +60,16 @@ type Config struct {
 	// every request.
 	Suppress *Suppressor
 
+	// SingleLoop forwards with one loop goroutine that waits in ppoll(2)
+	// on every port queue and receive socket at once and serves whatever
+	// is ready, instead of a reader goroutine per port queue and per
+	// socket (the daemon's --wait=loop; see loop_linux.go). The loop
+	// serves the port queues whose devices do not wait (tap.Config.NoWait,
+	// tap.Polled) and the bind's receive sockets when its ReceiveFuncs do
+	// not wait (vtep.Config.NoWait, ReceiveFDs); anything else gets a
+	// goroutine as usual. Linux only.
+	SingleLoop bool
+
 	// Logger receives lifecycle and rate-limited error logs. nil discards.
 	Logger *slog.Logger
 }
@@ -103,6 +113,9 @@ type Switch struct {
 	// errLog limits error logs from the loops to one per second.
 	errLog struct{ last atomic.Int64 }
 
+	// loop is the single forwarding loop (Config.SingleLoop), else nil.
+	loop *loop
+
 	wg   sync.WaitGroup // the long-lived routines
 	done chan struct{}  // closed by Close
 }
@@ -144,6 +157,13 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	sw := &Switch{cfg: cfg, log: log, fdb: table, bind: bind, done: make(chan struct{})}
+	if cfg.SingleLoop {
+		l, err := newLoop(sw)
+		if err != nil {
+			return nil, err
+		}
+		sw.loop = l
+	}
 	sw.topo.Store(&topology{ports: map[uint32]*Port{}, byName: map[string]*Port{}, vnis: map[uint32]*vniState{}})
 	return sw, nil
 }
@@ -173,11 +193,29 @@ func (sw *Switch) Start() error {
 	if err != nil {
 		return fmt.Errorf("vswitch: open VTEP: %w", err)
 	}
+	var fds []int
+	if b, ok := sw.bind.(interface{ ReceiveFDs() []int }); ok {
+		fds = b.ReceiveFDs()
+	}
+	if sw.loop == nil && fds != nil {
+		sw.bind.Close()
+		return errors.New("vswitch: the bind's ReceiveFuncs do not wait (vtep.Config.NoWait): that needs Config.SingleLoop")
+	}
+	polled := sw.loop != nil && len(fds) == len(fns)
 	sw.state.started = true
-	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns))
-	for _, fn := range fns {
-		sw.wg.Add(1)
-		go sw.routineReceiveFromVTEP(fn)
+	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled)
+	if polled {
+		srcs := make([]*loopSource, len(fns))
+		for i, fn := range fns {
+			srcs[i] = recvSource(fds[i], fn, sw.bind.BatchSize())
+		}
+		sw.loop.add(srcs...)
+		sw.startLoopLocked()
+	} else {
+		for _, fn := range fns {
+			sw.wg.Add(1)
+			go sw.routineReceiveFromVTEP(fn)
+		}
 	}
 	sw.wg.Add(1)
 	go sw.routineAgeFDB()
@@ -197,6 +235,11 @@ func (sw *Switch) Close() error {
 	t := sw.topo.Load()
 	sw.state.Unlock()
 
+	if sw.loop != nil {
+		// The loop must stop polling and reading before the bind's
+		// sockets and the ports' devices are closed.
+		sw.loop.shutdown()
+	}
 	var errs []error
 	if err := sw.bind.Close(); err != nil {
 		errs = append(errs, err)
@@ -208,6 +251,15 @@ func (sw *Switch) Close() error {
 	}
 	sw.wg.Wait()
 	return errors.Join(errs...)
+}
+
+// startLoopLocked starts the single loop if there is one and it is not
+// running yet; the caller holds state's lock.
+func (sw *Switch) startLoopLocked() {
+	if sw.loop != nil && sw.loop.startLocked() {
+		sw.wg.Add(1)
+		go sw.loop.run()
+	}
 }
 
 // AddVNI makes the switch serve vni even without a local port (VXLAN for an

@@ -95,6 +95,13 @@ type Config struct {
 	// load, a slower wake-up for each (see tap.Config.PollerWait).
 	PollerWait bool
 
+	// NoWait makes the ReceiveFuncs never wait: with nothing received
+	// they return 0 packets and a nil error at once. It is for a poll
+	// loop that waits on ReceiveFDs itself and drives every socket and
+	// TAP from one thread (the switch's Config.SingleLoop, the daemon's
+	// --wait=loop). PollerWait is ignored.
+	NoWait bool
+
 	// SrcSockets is the number of send sockets, each bound to a distinct
 	// port in [SrcPortMin, SrcPortMax]. Zero selects DefaultSrcSockets.
 	SrcSockets int

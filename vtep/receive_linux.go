@@ -50,6 +50,11 @@ type receiver struct {
 	// the poller.
 	wait *fdwait.Waiter
 
+	// noWait (Config.NoWait): a receive that finds the socket empty
+	// returns no packets at once; the caller polls fd itself.
+	noWait bool
+	fd     int
+
 	// Arguments and results of readFn, which is bound once so that
 	// rc.Read does not allocate a closure per call.
 	cnt    int
@@ -58,9 +63,14 @@ type receiver struct {
 	readFn func(fd uintptr) bool
 }
 
-func newReceiver(c *net.UDPConn, batch int, gro, poller, zeroCopy bool) (*receiver, error) {
+func newReceiver(c sockConn, cfg *Config, gro bool) (*receiver, error) {
+	batch := cfg.BatchSize
 	rc, err := c.SyscallConn()
 	if err != nil {
+		return nil, fmt.Errorf("vtep: receive socket: %w", err)
+	}
+	fd := -1
+	if err := rc.Control(func(s uintptr) { fd = int(s) }); err != nil {
 		return nil, fmt.Errorf("vtep: receive socket: %w", err)
 	}
 	msgs := batch
@@ -68,24 +78,26 @@ func newReceiver(c *net.UDPConn, batch int, gro, poller, zeroCopy bool) (*receiv
 		msgs = min(batch, maxGROMessages)
 	}
 	r := &receiver{
-		rc:    rc,
-		gro:   gro,
-		hs:    make([]unix.Mmsghdr, msgs),
-		iovs:  make([]unix.Iovec, msgs),
-		names: make([]unix.RawSockaddrInet6, msgs),
+		rc:     rc,
+		gro:    gro,
+		noWait: cfg.NoWait,
+		fd:     fd,
+		hs:     make([]unix.Mmsghdr, msgs),
+		iovs:   make([]unix.Iovec, msgs),
+		names:  make([]unix.RawSockaddrInet6, msgs),
 	}
 	if gro {
 		r.slab = make([]byte, msgs*groBufferSize)
 		r.ctrl = make([]byte, msgs*groControlSize)
 		r.q = newGROQueue(msgs)
-		r.q.zeroCopy = zeroCopy
+		r.q.zeroCopy = cfg.ZeroCopy
 		for i := range r.iovs {
 			r.iovs[i].Base = &r.slab[i*groBufferSize]
 			r.iovs[i].SetLen(groBufferSize)
 		}
 	}
 	r.readFn = r.recvmmsg
-	if !poller {
+	if !cfg.PollerWait && !cfg.NoWait {
 		if w, err := fdwait.New(); err == nil {
 			r.wait = w
 		}
@@ -118,6 +130,10 @@ func (r *receiver) recvmmsg(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if r.noWait {
+				r.n, r.errno = 0, 0
+				return true
+			}
 			if r.wait != nil && r.wait.Wait(fd) == nil {
 				continue // readable: retry at once
 			}

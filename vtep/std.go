@@ -3,7 +3,6 @@ package vtep
 import (
 	"fmt"
 	"github.com/vxswitch/vxswitch/encap"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -55,7 +54,7 @@ type StdBind struct {
 	// in-flight sendmmsg. ReceiveFuncs do not take it: they own a reference
 	// to their socket and see net.ErrClosed once Close closes it.
 	mu          sync.RWMutex
-	recv        []*net.UDPConn // len cfg.RecvSockets when open, nil when closed
+	recv        []sockConn     // len cfg.RecvSockets when open, nil when closed
 	receivers   []*receiver    // receivers[i] is the ReceiveFunc state over recv[i]
 	send        []*sendSocket  // len cfg.SrcSockets when open
 	local       netip.AddrPort // bound address of every receive socket
@@ -67,9 +66,17 @@ type StdBind struct {
 
 var _ Bind = (*StdBind)(nil)
 
+// sockConn is a socket as the bind keeps it: a *net.UDPConn while the
+// loops wait in the runtime poller (Config.PollerWait), otherwise its
+// descriptor taken out of the poller (internal/rawfd; see detach).
+type sockConn interface {
+	SyscallConn() (syscall.RawConn, error)
+	Close() error
+}
+
 // sendSocket is one send socket of the source port pool.
 type sendSocket struct {
-	conn *net.UDPConn
+	conn sockConn
 	rc   syscall.RawConn
 	port uint16
 

@@ -28,6 +28,9 @@ func (b *StdBind) Open(port uint16) ([]ReceiveFunc, uint16, error) {
 	return nil, 0, fmt.Errorf("vtep: listen %s: %w", netip.AddrPortFrom(b.cfg.Local, port), errors.ErrUnsupported)
 }
 
+// ReceiveFDs returns nil off Linux: Open never succeeds there.
+func (b *StdBind) ReceiveFDs() []int { return nil }
+
 // Close does nothing off Linux: Open never succeeds there.
 func (b *StdBind) Close() error { return nil }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/rawfd"
 )
 
 // Open implements Bind. It binds Config.RecvSockets receive sockets on
@@ -35,7 +37,9 @@ func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err e
 	defer func() {
 		if err != nil {
 			for _, c := range recv {
-				c.Close()
+				if c != nil { // nil: detached, closed with conns below
+					c.Close()
+				}
 			}
 			b.closeSendLocked()
 		}
@@ -69,22 +73,12 @@ func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err e
 		return nil, 0, err
 	}
 	b.status = OffloadStatus{RecvSockets: n, RecvByCPU: n > 1 && b.cfg.RecvByCPU, GRO: !b.cfg.NoGRO}
-	receivers := make([]*receiver, n)
-	fns = make([]ReceiveFunc, n)
+	gro := make([]bool, n)
 	for i, c := range recv {
-		gro := false
 		if !b.cfg.NoGRO {
-			gro = enableGRO(c) == nil
+			gro[i] = enableGRO(c) == nil
 		}
-		b.status.GRO = b.status.GRO && gro
-		r, err := newReceiver(c, b.cfg.BatchSize, gro, b.cfg.PollerWait, b.cfg.ZeroCopy)
-		if err != nil {
-			for _, r := range receivers[:i] {
-				r.release()
-			}
-			return nil, 0, err
-		}
-		receivers[i], fns[i] = r, r.receive
+		b.status.GRO = b.status.GRO && gro[i]
 	}
 	b.maxSegments = 0
 	for _, s := range b.send {
@@ -96,8 +90,82 @@ func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err e
 	b.status.MaxSegments = b.maxSegments
 	b.status.RecvBuffer = sockoptInt(first, unix.SOL_SOCKET, unix.SO_RCVBUF)
 	b.status.SendBuffer = sockoptInt(b.send[0].conn, unix.SOL_SOCKET, unix.SO_SNDBUF)
-	b.recv, b.receivers, b.local = recv, receivers, local
+
+	conns := make([]sockConn, 0, n)
+	defer func() {
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+		}
+	}()
+	for i, c := range recv {
+		d, err := b.detach(c)
+		if err != nil {
+			return nil, 0, err
+		}
+		conns = append(conns, d)
+		recv[i] = nil // now conns[i] (c itself, or c was closed)
+	}
+	for _, s := range b.send {
+		d, err := b.detach(s.conn)
+		if err != nil {
+			return nil, 0, err
+		}
+		s.conn = d
+		if s.rc, err = d.SyscallConn(); err != nil {
+			return nil, 0, err
+		}
+	}
+	receivers := make([]*receiver, n)
+	fns = make([]ReceiveFunc, n)
+	for i, c := range conns {
+		r, err := newReceiver(c, &b.cfg, gro[i])
+		if err != nil {
+			for _, r := range receivers[:i] {
+				r.release()
+			}
+			return nil, 0, err
+		}
+		receivers[i], fns[i] = r, r.receive
+	}
+	b.recv, b.receivers, b.local = conns, receivers, local
 	return fns, local.Port(), nil
+}
+
+// detach returns c for a bind whose loops wait in the runtime poller
+// (Config.PollerWait), and otherwise c's descriptor taken out of the
+// poller (internal/rawfd; c is closed): the receive loops wait in ppoll
+// themselves, and a socket registered with the runtime's epoll wakes an
+// idle runtime thread for every datagram received and every send buffer
+// freed, for nothing. On error c is left open.
+func (b *StdBind) detach(c sockConn) (sockConn, error) {
+	if b.cfg.PollerWait && !b.cfg.NoWait {
+		return c, nil
+	}
+	raw, err := rawfd.FromConn(c)
+	if err != nil {
+		return nil, fmt.Errorf("vtep: %w", err)
+	}
+	return raw, nil
+}
+
+// ReceiveFDs returns the receive sockets' descriptors, in the order of
+// the ReceiveFuncs Open returned, for a poll loop to wait on (POLLIN) when
+// the Bind was made with Config.NoWait; otherwise, or while the Bind is
+// not open, nil. The descriptors belong to the Bind: the loop must stop
+// polling them before Close.
+func (b *StdBind) ReceiveFDs() []int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if !b.cfg.NoWait || len(b.receivers) == 0 {
+		return nil
+	}
+	fds := make([]int, len(b.receivers))
+	for i, r := range b.receivers {
+		fds[i] = r.fd
+	}
+	return fds
 }
 
 // setReusePort sets SO_REUSEPORT on a bound socket so that sockets bound
@@ -136,7 +204,7 @@ func enableGRO(c *net.UDPConn) error {
 }
 
 // sockoptInt reads an int socket option of c, or -1 if that fails.
-func sockoptInt(c *net.UDPConn, level, opt int) int {
+func sockoptInt(c sockConn, level, opt int) int {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return -1

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -277,7 +278,7 @@ func TestStdBindSourcePortPerFlow(t *testing.T) {
 }
 
 // getsockoptInt reads an int socket option from c.
-func getsockoptInt(t *testing.T, c *net.UDPConn, level, opt int) int {
+func getsockoptInt(t *testing.T, c sockConn, level, opt int) int {
 	t.Helper()
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -311,7 +312,7 @@ func TestStdBindDontFragmentOption(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			skipNoFamily(t, tt.local)
 			b, _ := openBindN(t, tt.local, Config{SrcSockets: 3, RecvSockets: 2})
-			conns := append([]*net.UDPConn(nil), b.recv...)
+			conns := append([]sockConn(nil), b.recv...)
 			for _, s := range b.send {
 				conns = append(conns, s.conn)
 			}
@@ -612,5 +613,62 @@ func TestSourcePortOf(t *testing.T) {
 	b.Close()
 	if got := b.SourcePortOf(make([]byte, 40)); got != 0 {
 		t.Errorf("unexpected source port after Close:\n- want: 0\n-  got: %d", got)
+	}
+}
+
+// TestStdBindOutOfPoller: unless the ReceiveFuncs wait in the runtime
+// poller (PollerWait), every socket of an open bind is outside the
+// runtime's epoll set (internal/rawfd), so datagrams and freed send
+// buffers do not wake the runtime's idle thread; with PollerWait they are
+// in it. ReceiveFDs lists the receive sockets only with NoWait, whose
+// ReceiveFuncs return at once when nothing was received.
+func TestStdBindOutOfPoller(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, tt := range []struct {
+		name     string
+		cfg      Config
+		inPoller bool
+	}{
+		{"thread", Config{}, false},
+		{"NoWait", Config{NoWait: true}, false},
+		{"PollerWait", Config{PollerWait: true}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.RecvSockets, tt.cfg.SrcSockets = 2, 2
+			b, fns := openBindN(t, lo, tt.cfg)
+			if tt.cfg.NoWait {
+				bs := b.BatchSize()
+				bufs, sizes, eps := make([][]byte, bs), make([]int, bs), make([]netip.AddrPort, bs)
+				for i := range bufs {
+					bufs[i] = make([]byte, 2048)
+				}
+				for i, fn := range fns {
+					if n, err := fn(bufs, sizes, eps); n != 0 || err != nil {
+						t.Errorf("NoWait ReceiveFunc %d with nothing received: %d, %v; want 0, <nil>", i, n, err)
+					}
+				}
+			}
+			var fds []int
+			for _, c := range append(append([]sockConn(nil), b.recv...), b.send[0].conn, b.send[1].conn) {
+				rc, err := c.SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				rc.Control(func(fd uintptr) { fds = append(fds, int(fd)) })
+			}
+			for i, fd := range fds {
+				in, ok := testutil.InEpollSet(fd)
+				if !ok {
+					t.Skip("no epoll instance visible in /proc/self/fdinfo")
+				}
+				if in != tt.inPoller {
+					t.Errorf("socket %d (fd %d): in the runtime poller = %v, want %v", i, fd, in, tt.inPoller)
+				}
+			}
+			got := b.ReceiveFDs()
+			if tt.cfg.NoWait != (got != nil) || (got != nil && (len(got) != 2 || got[0] != fds[0] || got[1] != fds[1])) {
+				t.Errorf("unexpected ReceiveFDs: %v (receive sockets %v, NoWait %v)", got, fds[:2], tt.cfg.NoWait)
+			}
+		})
 	}
 }

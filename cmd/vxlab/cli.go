@@ -55,6 +55,7 @@ type options struct {
 	vni        uint
 	json       bool
 	verbose    bool
+	daemonArgs []string // extra vxswitchd flags
 }
 
 // errUsage marks a command-line mistake (exit code 2).
@@ -85,6 +86,10 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.ipv6, "ipv6", false, "IPv6 underlay (2001:db8::/64) instead of IPv4 (run/up)")
 	fs.UintVar(&o.vni, "vni", lab.DefaultVNI, "VXLAN network identifier (`VNI`) every host joins (run/up)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
+	fs.Func("daemon-args", "extra vxswitchd `flags`, space-separated, for every vxswitchd host, e.g. \"--wait=loop\" (run/up)", func(v string) error {
+		o.daemonArgs = append(o.daemonArgs, strings.Fields(v)...)
+		return nil
+	})
 	fs.BoolVar(&o.verbose, "v", false, "log every setup and teardown step to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -156,6 +161,7 @@ func (o options) labConfig(logf func(string, ...any)) (lab.Config, error) {
 		IPv6:      o.ipv6,
 		VNI:       uint32(o.vni),
 		DaemonCmd: []string{exe, daemonArg},
+		ExtraArgs: o.daemonArgs,
 		Dir:       o.labDir(),
 		Logf:      logf,
 	}

@@ -40,6 +40,12 @@ func TestParseArgs(t *testing.T) {
 		{"flags without command", []string{"--hosts", "2", "--json"}, func() options { o := def; o.hosts, o.json = 2, true; return o }(), nil},
 		{"up with everything", []string{"up", "--hosts", "4", "--kernel-peer", "--ipv6", "--vni", "7", "--name", "x", "--root", "/tmp/r"},
 			options{cmd: "up", name: "x", root: "/tmp/r", hosts: 4, kernelPeer: true, ipv6: true, vni: 7}, nil},
+		{"daemon args", []string{"up", "--daemon-args", "--wait=loop  --offload=false", "--daemon-args=--tap-queues=2"},
+			func() options {
+				o := def
+				o.cmd, o.daemonArgs = "up", []string{"--wait=loop", "--offload=false", "--tap-queues=2"}
+				return o
+			}(), nil},
 		{"down", []string{"down"}, func() options { o := def; o.cmd = "down"; return o }(), nil},
 		{"status json", []string{"status", "--json"}, func() options { o := def; o.cmd, o.json = "status", true; return o }(), nil},
 		{"unknown command", []string{"sideways"}, options{}, errUsage},

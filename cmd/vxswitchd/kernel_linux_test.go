@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +25,11 @@ import (
 // address and our FDB has learned the kernel device's MAC behind its
 // address."
 //
-// It runs four times: with the default offloads (TAP TSO/USO, UDP
-// GSO/GRO), with them forced off (--offload=false), the plain per-frame
-// data path, with the loops waiting in the runtime poller
-// (--wait=poller), and with a two-queue TAP (--tap-queues=2).
+// It runs with the default offloads (TAP TSO/USO, UDP GSO/GRO), with
+// them forced off (--offload=false), the plain per-frame data path, with
+// the loops waiting in the runtime poller (--wait=poller), with one loop
+// for everything (--wait=loop, with and without offloads, and with a
+// two-queue TAP), and with a two-queue TAP (--tap-queues=2).
 func TestPrivilegedKernelInterop(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -36,6 +40,9 @@ func TestPrivilegedKernelInterop(t *testing.T) {
 		{name: "no-offload", args: []string{"--offload=false"}, queues: 1},
 		{name: "poller", args: []string{"--wait=poller"}, queues: 1},
 		{name: "tap-queues", args: []string{"--tap-queues=2"}, queues: 2},
+		{name: "loop", args: []string{"--wait=loop"}, queues: 1},
+		{name: "loop-no-offload", args: []string{"--wait=loop", "--offload=false"}, queues: 1},
+		{name: "loop-tap-queues", args: []string{"--wait=loop", "--tap-queues=2"}, queues: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) { testKernelInterop(t, tt.args, tt.queues) })
 	}
@@ -62,6 +69,20 @@ func testKernelInterop(t *testing.T, extraArgs []string, queues int) {
 		}
 		if !strings.Contains(string(out), "qdisc mq") || strings.Count(string(out), "parent :") != queues {
 			t.Errorf("unexpected qdiscs of %s:\n- want: mq with %d children\n-  got:\n%s", lab.TAPDev, queues, out)
+		}
+	}
+
+	if slices.Contains(extraArgs, "--wait=loop") {
+		// The single loop serves the receive sockets and every TAP queue
+		// (the daemon logs what it polls).
+		logb, err := os.ReadFile(sw.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"receivers_in_loop=true", fmt.Sprintf("queues_in_loop=%d", queues)} {
+			if !strings.Contains(string(logb), want) {
+				t.Errorf("daemon log does not say %q:\n%s", want, logb)
+			}
 		}
 	}
 

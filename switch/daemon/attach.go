@@ -57,12 +57,15 @@ type PortOptions struct {
 	// PollerWait makes the port's reader wait in the runtime poller
 	// (--wait=poller; tap.Config.PollerWait).
 	PollerWait bool
+	// NoWait opens the TAP for the switch's single loop (--wait=loop;
+	// tap.Config.NoWait): its Read never waits, the loop polls it.
+	NoWait bool
 }
 
 // tapConfig returns c with these options' offload settings and a Logf
 // that logs the offload fallback for the port.
 func (o PortOptions) tapConfig(c tap.Config, log *slog.Logger) tap.Config {
-	c.Offload, c.NoGRO, c.PollerWait = o.Offload, o.NoGRO, o.PollerWait
+	c.Offload, c.NoGRO, c.PollerWait, c.NoWait = o.Offload, o.NoGRO, o.PollerWait, o.NoWait
 	name := c.Name
 	c.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "tap", name) }
 	return c

@@ -85,11 +85,13 @@ type Config struct {
 	// when above 1): the kernel spreads flows over them and each queue has
 	// its own reader.
 	TAPQueues int `yaml:"tap-queues"`
-	// Wait is how the forwarding loops wait for traffic: "thread" (each
-	// parks its own OS thread in ppoll(2); lowest latency) or "poller" (the
-	// Go runtime's network poller; fewer thread switches and larger
-	// batches under load: higher throughput and 64-byte rate, higher
-	// latency). See WaitThread, WaitPoller.
+	// Wait is how the forwarding loops wait for traffic: "thread" (a loop
+	// per TAP queue and socket, each parks its own OS thread in ppoll(2);
+	// lowest latency), "poller" (the same loops wait in the Go runtime's
+	// network poller; fewer thread switches and larger batches under
+	// load, higher latency) or "loop" (one loop for every TAP queue and
+	// socket, waiting in one ppoll(2): fewest thread switches). See
+	// WaitThread, WaitPoller, WaitLoop.
 	Wait string `yaml:"wait"`
 	// StateDir holds the Pod-port state file (StatePath); "" means the
 	// directory of the API socket (/run/vxswitch by default).
@@ -128,6 +130,7 @@ const MaxTAPQueues = 64
 const (
 	WaitThread = "thread"
 	WaitPoller = "poller"
+	WaitLoop   = "loop"
 )
 
 // ErrHelp is returned by ParseArgs when -h/--help was given; the usage has
@@ -202,7 +205,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, each has its own reader thread")
-	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the forwarding loops wait for traffic: `thread` (each parks its own thread in ppoll; lowest latency) or poller (Go's network poller; higher throughput and 64-byte rate, higher latency)")
+	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the forwarding loops wait for traffic: `thread` (a loop per TAP queue and socket, each parks its own thread in ppoll; lowest latency), poller (those loops wait in Go's network poller; larger batches, higher latency) or loop (one loop waits for every TAP queue and socket in one ppoll and forwards what is ready: fewest thread switches)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
@@ -409,8 +412,8 @@ func (c *Config) Validate() error {
 	if c.TAPQueues < 1 || c.TAPQueues > MaxTAPQueues {
 		return fmt.Errorf("--tap-queues %d: must be 1-%d", c.TAPQueues, MaxTAPQueues)
 	}
-	if c.Wait != WaitThread && c.Wait != WaitPoller {
-		return fmt.Errorf("--wait %q: want %s or %s", c.Wait, WaitThread, WaitPoller)
+	if c.Wait != WaitThread && c.Wait != WaitPoller && c.Wait != WaitLoop {
+		return fmt.Errorf("--wait %q: want %s, %s or %s", c.Wait, WaitThread, WaitPoller, WaitLoop)
 	}
 	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65521) {
 		return fmt.Errorf("--mtu %d: must be 68-65521", c.MTU)

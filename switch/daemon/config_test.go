@@ -130,7 +130,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{name: "two gateways for one VNI", args: withBase("--gateway", "100:198.18.100.1/24", "--gateway", "100:198.18.101.1/24"), want: []string{"--gateway", "VNI 100"}},
 		{name: "no TAP queues", args: withBase("--tap-queues", "0"), want: []string{"--tap-queues", "0", "1-64"}},
 		{name: "too many TAP queues", args: withBase("--tap-queues", "65"), want: []string{"--tap-queues", "65"}},
-		{name: "wait mode", args: withBase("--wait", "spin"), want: []string{"--wait", "spin", "thread or poller"}},
+		{name: "wait mode", args: withBase("--wait", "spin"), want: []string{"--wait", "spin", "thread, poller or loop"}},
 		{name: "unknown flag", args: withBase("--colour"), want: []string{"colour"}},
 		{name: "stray argument", args: withBase("extra"), want: []string{"extra"}},
 		{name: "missing config file", args: withBase("--config", "/nonexistent/vxswitchd.yaml"), want: []string{"/nonexistent/vxswitchd.yaml"}},

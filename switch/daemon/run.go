@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	bind, err := vtep.NewStdBind(vtep.Config{
 		Local: local, SrcPortMin: lo, SrcPortMax: hi,
-		NoGSO: !cfg.Offload, NoGRO: !cfg.Offload, PollerWait: cfg.Wait == WaitPoller,
+		NoGSO: !cfg.Offload, NoGRO: !cfg.Offload, PollerWait: cfg.Wait == WaitPoller, NoWait: cfg.Wait == WaitLoop,
 		ZeroCopy: true, // the switch's receive loops hand the bind their buffers again on every call
 		Logf:     func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
 	})
@@ -101,6 +101,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	// at most 1.5 × --ageing, not --ageing plus the default 5 s interval.
 	swCfg.AgeInterval = min(swCfg.AgeInterval, max(cfg.Ageing/2, 100*time.Millisecond))
 	swCfg.Logger = log
+	swCfg.SingleLoop = cfg.Wait == WaitLoop
 	gh := newGossipHook(cfg.GossipConfig, &swCfg)
 	sw, err := vswitch.New(swCfg, bind, table)
 	if err != nil {
@@ -155,7 +156,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	// Every port the daemon creates (--tap, gateway, Pod) gets the same
 	// device options.
-	ports := PortOptions{Offload: cfg.Offload, NoGRO: !cfg.TAPGRO, TxQueueLen: cfg.TxQueueLen, PollerWait: cfg.Wait == WaitPoller}
+	ports := PortOptions{Offload: cfg.Offload, NoGRO: !cfg.TAPGRO, TxQueueLen: cfg.TxQueueLen, PollerWait: cfg.Wait == WaitPoller, NoWait: cfg.Wait == WaitLoop}
 	for _, t := range cfg.TAPs {
 		mac := t.MAC
 		if mac.IsZero() {

@@ -73,6 +73,13 @@ type Config struct {
 	// (higher latency). The daemon's --wait=poller.
 	PollerWait bool
 
+	// NoWait makes Read never wait: with nothing queued it returns 0
+	// frames and a nil error at once. It is for a poll loop that waits
+	// for PollFD to become readable itself and drives many devices from
+	// one thread (the switch's Config.SingleLoop, the daemon's
+	// --wait=loop). PollerWait is ignored.
+	NoWait bool
+
 	// Logf, if not nil, receives the rare messages Create has for the
 	// operator (offload fallback). Never called per frame.
 	Logf func(format string, args ...any)

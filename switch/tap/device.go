@@ -36,3 +36,11 @@ type Device interface {
 	// removes the interface unless it was opened persistent.
 	Close() error
 }
+
+// Polled is implemented by devices that a poll loop can drive instead of a
+// reader goroutine per device (TAP). PollFD returns the descriptor to wait
+// on for POLLIN when the device's Read never waits (Config.NoWait), and -1
+// when Read waits itself. The loop must stop polling before Close.
+type Polled interface {
+	PollFD() int
+}

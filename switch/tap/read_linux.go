@@ -21,6 +21,10 @@ type reader struct {
 	rc   syscall.RawConn
 	wait *fdwait.Waiter // nil: use the runtime poller
 
+	// With always (Config.NoWait) no read waits: the caller polls fd.
+	always bool
+	fd     int
+
 	// Arguments and results of fn, bound once so that rc.Read does not
 	// allocate a closure per call. With noWait, fn reports EAGAIN instead
 	// of waiting (Read fetching more frames for a batch it already has).
@@ -33,16 +37,18 @@ type reader struct {
 	fn     func(fd uintptr) bool
 }
 
-// initReader prepares t.rd on t.file; Create calls it before setup. With
-// poller (Config.PollerWait) there is no waiter: Read waits in the runtime
-// poller.
-func (t *TAP) initReader(poller bool) error {
-	rc, err := t.file.SyscallConn()
-	if err != nil {
+// initReader prepares t.rd on t.conn; Create calls it before setup. With
+// Config.PollerWait there is no waiter: Read waits in the runtime poller;
+// with Config.NoWait Read never waits.
+func (t *TAP) initReader(cfg Config) error {
+	rc := t.conn
+	t.rd.rc = rc
+	t.rd.always = cfg.NoWait
+	t.rd.fd = -1
+	if err := rc.Control(func(fd uintptr) { t.rd.fd = int(fd) }); err != nil {
 		return &OpError{Op: "create", Name: t.name, Err: err}
 	}
-	t.rd.rc = rc
-	if !poller {
+	if !cfg.PollerWait && !cfg.NoWait {
 		if w, err := fdwait.New(); err == nil {
 			t.rd.wait = w
 		}

@@ -90,3 +90,6 @@ func (t *TAP) ReadDrops() uint64 { return 0 }
 
 // LinkSetTxQueueLen returns ErrUnsupported off Linux.
 func LinkSetTxQueueLen(name string, n int) error { return linkUnsupported("set txqueuelen", name) }
+
+// PollFD returns -1: off Linux no TAP is driven by a poll loop.
+func (t *TAP) PollFD() int { return -1 }

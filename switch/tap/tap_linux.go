@@ -8,11 +8,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/songgao/water"
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/internal/rawfd"
 )
 
 // TAP is a Linux TAP device opened by Create. It implements Device.
@@ -37,8 +39,21 @@ type TAP struct {
 	name    string
 	index   int
 	persist bool
-	file    *os.File // water's descriptor; closing it removes a non-persistent TAP
-	mtu     atomic.Int64
+	// conn is the TAP's descriptor: closing it removes a non-persistent
+	// TAP. It is the *os.File water or createVnet opened when reads wait
+	// in the runtime poller (Config.PollerWait), and otherwise a duplicate
+	// outside the poller (internal/rawfd): the reader waits in ppoll
+	// itself, and a descriptor registered with the runtime's epoll would
+	// wake an idle runtime thread for every frame queued.
+	conn conn
+	mtu  atomic.Int64
+
+	// Plain Write's argument and result, with the callback bound once so
+	// that Write does not allocate.
+	wbuf []byte
+	wn   int
+	werr error
+	wfn  func(fd uintptr) bool
 
 	// ctlMu protects ctl, the datagram socket for SIOC[GS]IF* ioctls. It
 	// was opened in the namespace the TAP was created in, so the setters
@@ -109,9 +124,13 @@ func Create(cfg Config) (*TAP, error) {
 		f, actual, v, err := createVnet(name, cfg)
 		switch {
 		case err == nil:
-			t := &TAP{name: actual, persist: cfg.Persist, file: f, ctl: ctl, vnet: v}
+			t := &TAP{name: actual, persist: cfg.Persist, ctl: ctl, vnet: v}
 			v.writeFn = t.writev
-			err := t.initReader(cfg.PollerWait)
+			err := t.open(f, cfg)
+			if err == nil {
+				v.rc = t.conn
+				err = t.initReader(cfg)
+			}
 			if err == nil {
 				err = t.setup(cfg)
 			}
@@ -154,10 +173,13 @@ func Create(cfg Config) (*TAP, error) {
 		unix.Close(ctl)
 		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("water returned %T, want *os.File", ifce.ReadWriteCloser)}
 	}
-	t := &TAP{name: ifce.Name(), persist: cfg.Persist, file: f, ctl: ctl, offloadReason: offloadReason}
-	err = t.clearOffloads()
+	t := &TAP{name: ifce.Name(), persist: cfg.Persist, ctl: ctl, offloadReason: offloadReason}
+	err = t.open(f, cfg)
 	if err == nil {
-		err = t.initReader(cfg.PollerWait)
+		err = t.clearOffloads()
+	}
+	if err == nil {
+		err = t.initReader(cfg)
 	}
 	if err == nil {
 		err = t.setup(cfg)
@@ -178,12 +200,8 @@ func Create(cfg Config) (*TAP, error) {
 // earlier opener set, and without a virtio-net header the kernel would
 // then hand over 64 KiB frames the reader cannot take.
 func (t *TAP) clearOffloads() error {
-	rc, err := t.file.SyscallConn()
-	if err != nil {
-		return &OpError{Op: "create", Name: t.name, Err: err}
-	}
 	var ierr error
-	if err := rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, 0) }); err != nil {
+	if err := t.conn.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, 0) }); err != nil {
 		ierr = err
 	}
 	if ierr != nil {
@@ -224,16 +242,15 @@ func (t *TAP) setup(cfg Config) error {
 }
 
 func (t *TAP) setPersist(on bool) error {
-	rc, err := t.file.SyscallConn()
-	if err != nil {
-		return err
+	if t.conn == nil {
+		return os.ErrClosed
 	}
 	v := 0
 	if on {
 		v = 1
 	}
 	var ierr error
-	if err := rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, v) }); err != nil {
+	if err := t.conn.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, v) }); err != nil {
 		return err
 	}
 	return ierr
@@ -430,9 +447,9 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	max := min(len(bufs), len(sizes), PlainBatchSize)
 	n := 0
 	for n < max && offset < len(bufs[n]) {
-		nr, waited, err := t.readFrame(bufs[n][offset:], n > 0)
+		nr, waited, err := t.readFrame(bufs[n][offset:], n > 0 || t.rd.always)
 		if err != nil {
-			if n > 0 {
+			if n > 0 || err == errNoFrame {
 				// Nothing more queued, or a failure the next Read meets
 				// again: return the frames read so far.
 				return n, nil
@@ -446,6 +463,17 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// PollFD returns the descriptor a poll loop waits on (POLLIN) for a TAP
+// created with Config.NoWait, and -1 for any other TAP, whose Read waits
+// itself. The descriptor belongs to the TAP: it stays valid until Close,
+// and the loop must stop polling it before Close.
+func (t *TAP) PollFD() int {
+	if !t.rd.always {
+		return -1
+	}
+	return t.rd.fd
 }
 
 // Write writes each bufs[i][offset:] as one frame with one write(2) and
@@ -467,11 +495,78 @@ func (t *TAP) Write(bufs [][]byte, offset int) (int, error) {
 		if offset < 0 || offset > len(b) {
 			return i, errShortBatch
 		}
-		if _, err := t.file.Write(b[offset:]); err != nil {
+		t.wbuf, t.werr = b[offset:], nil
+		var err error
+		if t.conn.Write(t.wfn) != nil {
+			// RawConn.Write fails only when the descriptor is closed (or
+			// closing); an *os.File's says "use of closed file", which
+			// os.File.Write would have mapped to os.ErrClosed.
+			err = os.ErrClosed
+		} else {
+			err = t.werr
+		}
+		t.wbuf = nil
+		if err != nil {
 			return i, &OpError{Op: "write", Name: t.name, Err: err}
 		}
 	}
 	return len(bufs), nil
+}
+
+// write is plain Write's callback: one frame with one write(2).
+func (t *TAP) write(fd uintptr) bool {
+	for {
+		n, err := unix.Write(int(fd), t.wbuf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false // wait until writable
+		case err != nil:
+			t.werr = os.NewSyscallError("write", err)
+		case n != len(t.wbuf):
+			t.werr = fmt.Errorf("short write: %d of %d bytes", n, len(t.wbuf))
+		}
+		return true
+	}
+}
+
+// conn is what the TAP needs of its descriptor: *rawfd.FD, or an
+// *os.File's RawConn with the file's Close (fileConn).
+type conn interface {
+	syscall.RawConn
+	Close() error
+}
+
+// fileConn is an *os.File as a conn.
+type fileConn struct {
+	syscall.RawConn
+	f *os.File
+}
+
+func (c fileConn) Close() error { return c.f.Close() }
+
+// open makes f the TAP's conn: f itself when reads wait in the runtime
+// poller, else a duplicate outside the poller (f is closed). On error f
+// is closed.
+func (t *TAP) open(f *os.File, cfg Config) error {
+	t.wfn = t.write
+	if cfg.PollerWait && !cfg.NoWait {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			return &OpError{Op: "create", Name: t.name, Err: err}
+		}
+		t.conn = fileConn{RawConn: rc, f: f}
+		return nil
+	}
+	raw, err := rawfd.FromConn(f)
+	if err != nil {
+		f.Close()
+		return &OpError{Op: "create", Name: t.name, Err: err}
+	}
+	t.conn = raw
+	return nil
 }
 
 // Close closes the TAP's descriptor, which removes the interface unless it
@@ -482,7 +577,10 @@ func (t *TAP) Close() error {
 	t.closeOnce.Do(func() {
 		t.closing.Store(true)
 		t.closeReader()
-		err := t.file.Close() // waits for a Read in progress to let go
+		var err error
+		if t.conn != nil {
+			err = t.conn.Close() // waits for a Read in progress to let go
+		}
 		t.releaseReader()
 		t.ctlMu.Lock()
 		if t.ctl >= 0 {

@@ -783,3 +783,103 @@ func TestHelperProcessCreate(t *testing.T) {
 	}
 	fmt.Printf("create error: %v\nis ErrPermission: %v\n", err, errors.Is(err, os.ErrPermission))
 }
+
+// TestPrivilegedTAPOutOfPoller: unless Read waits in the runtime poller
+// (PollerWait), the TAP's descriptor is outside the runtime's epoll set
+// (internal/rawfd), so frames queued do not wake the runtime's idle
+// thread; PollFD reports it only with NoWait.
+func TestPrivilegedTAPOutOfPoller(t *testing.T) {
+	ns := newTestNS(t)
+	for _, tt := range []struct {
+		name     string
+		cfg      Config
+		inPoller bool
+	}{
+		{"thread", Config{}, false},
+		{"thread offload", Config{Offload: true}, false},
+		{"NoWait", Config{NoWait: true}, false},
+		{"PollerWait", Config{PollerWait: true}, true},
+		{"PollerWait offload", Config{PollerWait: true, Offload: true}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Name, tt.cfg.Up = testutil.UniqueName("vxtp"), true
+			tp := createIn(t, ns, tt.cfg)
+			in, ok := testutil.InEpollSet(tp.rd.fd)
+			if !ok {
+				t.Skip("no epoll instance visible in /proc/self/fdinfo")
+			}
+			if in != tt.inPoller {
+				t.Errorf("fd %d in the runtime poller = %v, want %v", tp.rd.fd, in, tt.inPoller)
+			}
+			if got := tp.PollFD(); (got >= 0) != tt.cfg.NoWait || (got >= 0 && got != tp.rd.fd) {
+				t.Errorf("unexpected PollFD %d (descriptor %d, NoWait %v)", got, tp.rd.fd, tt.cfg.NoWait)
+			}
+		})
+	}
+}
+
+// TestPrivilegedTAPNoWait: a TAP created with NoWait returns no frames
+// and no error at once when nothing is queued, everything queued (up to a
+// batch) otherwise, and os.ErrClosed after Close; with and without
+// offloads.
+func TestPrivilegedTAPNoWait(t *testing.T) {
+	ns := newTestNS(t)
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) {
+			tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), MAC: testTAPMAC, Up: true, Offload: offload, NoWait: true})
+			ps := packetSocket(t, ns, tp.Index())
+			const offset = encap.VXLANHeaderLen
+			bufs, sizes := make([][]byte, tp.BatchSize()), make([]int, tp.BatchSize())
+			for i := range bufs {
+				bufs[i] = make([]byte, 2048)
+			}
+			// Drain what the kernel queued by itself (IPv6 router
+			// solicitations, for example).
+			for {
+				n, err := tp.Read(bufs, sizes, offset)
+				if err != nil {
+					t.Fatalf("Read: %v", err)
+				}
+				if n == 0 {
+					break
+				}
+			}
+			start := time.Now()
+			if n, err := tp.Read(bufs, sizes, offset); n != 0 || err != nil {
+				t.Fatalf("Read with nothing queued: %d, %v; want 0, <nil>", n, err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Read with nothing queued took %v", d)
+			}
+			sa := &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: tp.Index(), Halen: 6}
+			copy(sa.Addr[:], encap.BroadcastMAC[:])
+			for i := range 3 {
+				if err := unix.Sendto(ps, testFrame(encap.BroadcastMAC, testTAPMAC, fmt.Sprintf("frame %d", i)), 0, sa); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := 0
+			for deadline := time.Now().Add(10 * time.Second); got < 3 && time.Now().Before(deadline); {
+				n, err := tp.Read(bufs, sizes, offset)
+				if err != nil {
+					t.Fatalf("Read: %v", err)
+				}
+				for i := range n {
+					if isTestFrame(bufs[i][offset : offset+sizes[i]]) {
+						got++
+					}
+				}
+				if n == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if got != 3 {
+				t.Fatalf("read %d of 3 frames", got)
+			}
+			tp.Close()
+			if _, err := tp.Read(bufs, sizes, offset); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("Read after Close: %v, want os.ErrClosed", err)
+			}
+		})
+	}
+}

@@ -114,12 +114,6 @@ func createVnet(name string, cfg Config) (*os.File, string, *vnet, error) {
 		}
 	}
 	f := os.NewFile(uintptr(fd), "/dev/net/tun")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, "", nil, err
-	}
-	v.rc = rc
 	v.rbuf = make([]byte, vnetReadBufSize)
 	v.gro.Store(!cfg.NoGRO)
 	return f, actual, v, nil
@@ -185,10 +179,10 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if idle && n > 0 {
 			break
 		}
-		nr, waited, err := t.readFrame(v.rbuf, n > 0)
+		nr, waited, err := t.readFrame(v.rbuf, n > 0 || t.rd.always)
 		idle = waited
 		if err != nil {
-			if n > 0 {
+			if n > 0 || err == errNoFrame {
 				// Nothing more queued, or a failure the next Read meets
 				// again: return the frames split so far.
 				return n, nil

@@ -1,0 +1,312 @@
+package vswitch
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/switch/tap"
+	"github.com/vxswitch/vxswitch/vtep"
+)
+
+// loop is the switch's single forwarding loop (Config.SingleLoop): one
+// goroutine, and so one OS thread while it waits, that waits in ppoll(2)
+// on every port queue and receive socket at once and forwards whatever is
+// ready, one batch per ready source per round, before it waits again.
+//
+// Why: with a reader goroutine per TAP queue and per socket, a data
+// super-frame and its ACK wake at least four threads per round trip, and
+// on a small machine those threads and the Go scheduler's hand-offs
+// between them cost more CPU than the forwarding itself (ARCHITECTURE.md).
+// One loop per switch wakes once for whatever arrived meanwhile, on any
+// source, and the runtime leaves its P alone while it waits (an idle P
+// exists), so there is no hand-off at all.
+//
+// Sources are added and removed by other goroutines (AddPort, RemovePort,
+// Start, Close) under mu; the loop picks up a change at its next round,
+// woken by an eventfd, and acknowledges it, so a caller that removed a
+// source knows when the loop no longer reads or polls its descriptor.
+type loop struct {
+	sw  *Switch
+	efd int // eventfd: written to wake the loop for a change
+
+	mu      sync.Mutex
+	cond    sync.Cond     // signalled when applied changes or the loop exits
+	srcs    []*loopSource // the wanted sources
+	gen     atomic.Uint64 // bumped by every change of srcs or stop
+	applied uint64        // the gen the loop runs with (under mu)
+	stop    bool
+	started bool // run was started (under mu)
+	exited  bool
+}
+
+// loopSource is one descriptor the loop polls and the state to serve it:
+// a port queue (port, dev) or a receive socket (recv). Its buffers belong
+// to the loop.
+type loopSource struct {
+	fd   int
+	port *Port
+	dev  tap.Device
+	recv vtep.ReceiveFunc
+
+	bufs, own [][]byte
+	sizes     []int
+	eps       []netip.AddrPort
+
+	more bool // the last round filled the batch: serve again without waiting
+	dead bool // failed for good (or closed): no longer polled
+}
+
+// newLoop creates the loop's eventfd; start runs it.
+func newLoop(sw *Switch) (*loop, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	l := &loop{sw: sw, efd: efd}
+	l.cond.L = &l.mu
+	return l, nil
+}
+
+// portSource returns a source for queue dev of p, or nil when dev's Read
+// waits itself (not tap.Polled with a descriptor): such a queue gets a
+// reader goroutine as usual.
+func portSource(p *Port, dev tap.Device) *loopSource {
+	pd, ok := dev.(tap.Polled)
+	if !ok || pd.PollFD() < 0 {
+		return nil
+	}
+	bs := dev.BatchSize()
+	s := &loopSource{fd: pd.PollFD(), port: p, dev: dev, bufs: make([][]byte, bs), sizes: make([]int, bs)}
+	size := portBufferSize(p)
+	for i := range s.bufs {
+		s.bufs[i] = make([]byte, size)
+	}
+	return s
+}
+
+// recvSource returns a source for the ReceiveFunc fn polling fd.
+func recvSource(fd int, fn vtep.ReceiveFunc, batch int) *loopSource {
+	s := &loopSource{fd: fd, recv: fn, own: make([][]byte, batch), bufs: make([][]byte, batch),
+		sizes: make([]int, batch), eps: make([]netip.AddrPort, batch)}
+	for i := range s.own {
+		s.own[i] = make([]byte, bufSize)
+	}
+	return s
+}
+
+// add makes the loop serve srcs from its next round on.
+func (l *loop) add(srcs ...*loopSource) {
+	l.mu.Lock()
+	l.srcs = append(l.srcs, srcs...)
+	l.gen.Add(1)
+	l.mu.Unlock()
+	l.wake()
+}
+
+// remove stops the loop serving p's queues and returns once the loop runs
+// without them (or has exited): from then on it neither reads nor polls
+// their descriptors, so they may be closed. It returns how many sources
+// it removed.
+func (l *loop) remove(p *Port) int {
+	l.mu.Lock()
+	n := len(l.srcs)
+	l.srcs = slices.DeleteFunc(l.srcs, func(s *loopSource) bool { return s.port == p })
+	removed := n - len(l.srcs)
+	g := l.gen.Add(1)
+	l.mu.Unlock()
+	l.wake()
+	l.mu.Lock()
+	for l.applied < g && !l.exited {
+		l.cond.Wait()
+	}
+	l.mu.Unlock()
+	return removed
+}
+
+// shutdown stops the loop and waits until it has exited. The port queues
+// it still served are released (Port.readers) by the loop on its way out.
+func (l *loop) shutdown() {
+	l.mu.Lock()
+	if !l.started {
+		l.exit()
+		l.mu.Unlock()
+		unix.Close(l.efd)
+		return
+	}
+	l.stop = true
+	l.gen.Add(1)
+	l.mu.Unlock()
+	l.wake()
+	l.mu.Lock()
+	for !l.exited {
+		l.cond.Wait()
+	}
+	l.mu.Unlock()
+	unix.Close(l.efd)
+}
+
+// exit releases the port queues still served (Port.readers) and marks the
+// loop exited. Called with mu held.
+func (l *loop) exit() {
+	for _, s := range l.srcs {
+		if s.port != nil {
+			s.port.readers.Done()
+		}
+	}
+	l.srcs = nil
+	l.exited = true
+	l.cond.Broadcast()
+}
+
+// startLocked starts run once; the caller holds the switch's state lock
+// (so the switch is not closing) and has added run to sw.wg.
+func (l *loop) startLocked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started || l.exited {
+		return false
+	}
+	l.started = true
+	return true
+}
+
+func (l *loop) wake() {
+	one := [8]byte{1}
+	unix.Write(l.efd, one[:])
+}
+
+// run is the loop goroutine.
+func (l *loop) run() {
+	sw := l.sw
+	defer sw.wg.Done()
+	sw.log.Debug("Routine: single loop - started")
+	defer sw.log.Debug("Routine: single loop - stopped")
+
+	out := newEgress(sw, max(tap.OffloadBatchSize, sw.bind.BatchSize()))
+	var (
+		applied uint64
+		srcs    []*loopSource // served this round, in pfds[1:] order
+		all     []*loopSource // every source, dead ones included
+		pfds    []unix.PollFd
+		zero    unix.Timespec
+		efdBuf  [8]byte
+	)
+	rebuild := func() {
+		srcs = srcs[:0]
+		pfds = append(pfds[:0], unix.PollFd{Fd: int32(l.efd), Events: unix.POLLIN})
+		for _, s := range all {
+			if !s.dead {
+				srcs = append(srcs, s)
+				pfds = append(pfds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN})
+			}
+		}
+	}
+	rebuild()
+	for {
+		if g := l.gen.Load(); g != applied {
+			l.mu.Lock()
+			if l.stop {
+				l.exit()
+				l.mu.Unlock()
+				return
+			}
+			all = slices.Clone(l.srcs)
+			applied = l.gen.Load()
+			l.applied = applied
+			l.cond.Broadcast()
+			l.mu.Unlock()
+			rebuild()
+		}
+		var ts *unix.Timespec
+		for _, s := range srcs {
+			if s.more {
+				ts = &zero
+				break
+			}
+		}
+		for i := range pfds {
+			pfds[i].Revents = 0
+		}
+		if _, err := unix.Ppoll(pfds, ts, nil); err != nil {
+			if err != unix.EINTR {
+				sw.logErr("single loop: ppoll failed", "err", err)
+				time.Sleep(time.Millisecond)
+			}
+			continue
+		}
+		if pfds[0].Revents != 0 {
+			unix.Read(l.efd, efdBuf[:])
+		}
+		died := false
+		for i, s := range srcs {
+			if pfds[i+1].Revents == 0 && !s.more {
+				continue
+			}
+			if s.port != nil {
+				l.servePort(s, out)
+			} else {
+				l.serveRecv(s, out)
+			}
+			died = died || s.dead
+		}
+		if died {
+			rebuild()
+		}
+	}
+}
+
+// servePort reads one batch from a port queue and forwards it.
+func (l *loop) servePort(s *loopSource, out *egress) {
+	sw := l.sw
+	n, err := s.dev.Read(s.bufs, s.sizes, PacketStartOffset)
+	for i := 0; i < n; i++ {
+		sw.forwardFromPort(s.port, s.bufs[i][:PacketStartOffset+s.sizes[i]], out)
+	}
+	out.flush()
+	out.resetBatch()
+	s.more = n == len(s.bufs)
+	if err != nil {
+		s.more = false
+		s.dead = true
+		if errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
+			return
+		}
+		// As a reader goroutine would: stop reading a device that fails.
+		// The port stays listed until removed.
+		sw.log.Error("port reader stopping after read error", "port", s.port.name, "err", err)
+	}
+}
+
+// serveRecv receives one batch from a socket and switches it.
+func (l *loop) serveRecv(s *loopSource, out *egress) {
+	sw := l.sw
+	copy(s.bufs, s.own) // a zero-copy ReceiveFunc may have replaced them
+	n, err := s.recv(s.bufs, s.sizes, s.eps)
+	for i := 0; i < n; i++ {
+		if s.sizes[i] > len(s.bufs[i]) {
+			sw.drops.add(DropOversize)
+			continue
+		}
+		out.srcPort = s.eps[i].Port()
+		sw.forwardFromVTEP(s.bufs[i][:s.sizes[i]], s.eps[i].Addr().Unmap(), out)
+	}
+	out.flush()
+	out.resetBatch()
+	s.more = n == len(s.bufs)
+	if err != nil {
+		s.more = false
+		if errors.Is(err, net.ErrClosed) {
+			s.dead = true
+			return
+		}
+		sw.logErr("VTEP receive failed", "err", err) // transient: keep polling
+	}
+}

@@ -1,0 +1,255 @@
+package vswitch
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/encap"
+	"github.com/vxswitch/vxswitch/fdb"
+)
+
+// pairDev is a tap.Device and tap.Polled over one end of an AF_UNIX
+// SOCK_SEQPACKET socket pair: a real descriptor the single loop polls,
+// without root. The test holds the other end (peer): what it writes there
+// the switch reads from the port, and what the switch writes to the port
+// the test reads there. Like a TAP created with tap.Config.NoWait, Read
+// never waits.
+type pairDev struct {
+	name string
+	fd   int
+	peer int
+
+	mu      sync.Mutex // serializes Close with Read (the switch's contract: the loop stops reading before Close)
+	closed  bool
+	pending [][]byte // read from the socket, not yet handed out
+}
+
+func newPairDev(t testing.TB, name string) *pairDev {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("socketpair: %v", err)
+	}
+	d := &pairDev{name: name, fd: fds[0], peer: fds[1]}
+	t.Cleanup(func() {
+		d.Close()
+		unix.Close(d.peer)
+	})
+	return d
+}
+
+func (d *pairDev) Name() string   { return d.name }
+func (d *pairDev) MTU() int       { return testMTU }
+func (d *pairDev) BatchSize() int { return 8 }
+func (d *pairDev) PollFD() int    { return d.fd }
+
+// Read moves every message queued on the socket into pending, then hands
+// out at most BatchSize of them: like a TAP with a super-frame split
+// over several Reads or a socket's GRO queue, frames wait in userspace
+// while the descriptor is no longer readable, so the loop must serve the
+// device again without waiting when a batch came back full.
+func (d *pairDev) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return 0, os.ErrClosed
+	}
+	for {
+		buf := make([]byte, 65536)
+		m, err := unix.Read(d.fd, buf)
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		d.pending = append(d.pending, buf[:m])
+	}
+	n := 0
+	for n < len(bufs) && n < d.BatchSize() && len(d.pending) > 0 {
+		sizes[n] = copy(bufs[n][offset:], d.pending[0])
+		d.pending = d.pending[1:]
+		n++
+	}
+	return n, nil
+}
+
+func (d *pairDev) Write(bufs [][]byte, offset int) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return 0, os.ErrClosed
+	}
+	for i, b := range bufs {
+		if _, err := unix.Write(d.fd, b[offset:]); err != nil {
+			return i, err
+		}
+	}
+	return len(bufs), nil
+}
+
+func (d *pairDev) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		d.closed = true
+		unix.Close(d.fd)
+	}
+	return nil
+}
+
+// send writes frame at the peer end: the switch reads it from the port.
+func (d *pairDev) send(t testing.TB, frame []byte) {
+	t.Helper()
+	if _, err := unix.Write(d.peer, frame); err != nil {
+		t.Fatalf("%s: write to peer: %v", d.name, err)
+	}
+}
+
+// recv returns the next frame the switch wrote to the port.
+func (d *pairDev) recv(t testing.TB) []byte {
+	t.Helper()
+	buf := make([]byte, 65536)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		n, err := unix.Read(d.peer, buf)
+		if err == nil {
+			return buf[:n]
+		}
+		if err != unix.EAGAIN {
+			t.Fatalf("%s: read from peer: %v", d.name, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no frame from the switch within %v", d.name, waitTimeout)
+		}
+		fds := []unix.PollFd{{Fd: int32(d.peer), Events: unix.POLLIN}}
+		unix.Poll(fds, 100)
+	}
+}
+
+// TestSingleLoop drives two polled ports with the single loop, in a switch
+// whose bind (the in-memory fabric) has no descriptors, so its receivers
+// keep their goroutines: frames from a polled port reach the remote host,
+// a burst much larger than a batch gets through whole and in order (the
+// loop serves a source again without waiting while batches come back
+// full), replies reach the polled port, RemovePort returns while the other
+// port keeps forwarding, and Close leaves no goroutine behind (newLab).
+func TestSingleLoop(t *testing.T) {
+	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true}})
+	h0, h1 := l.hosts[0], l.hosts[1]
+	l.flood(42, h0, h1)
+	a, b := newPairDev(t, "vxpa"), newPairDev(t, "vxpb")
+	for _, d := range []*pairDev{a, b} {
+		if _, err := h0.sw.AddPort(d, PortConfig{VNI: 42}); err != nil {
+			t.Fatalf("AddPort %s: %v", d.name, err)
+		}
+	}
+	remote := h1.addPort("vxtap0", 42)
+
+	// A broadcast from port a floods to port b and the remote host.
+	la, lb, peer := mac(0, 1), mac(0, 2), mac(1, 1)
+	a.send(t, arpRequest(la, overlayIP(0, 1), overlayIP(1, 1)))
+	if f := waitFrame(t, remote); encap.Ethernet(f).Source() != la {
+		t.Fatalf("unexpected frame at the remote port: % x", f)
+	}
+	if f := b.recv(t); encap.Ethernet(f).Source() != la {
+		t.Fatalf("unexpected frame at port b: % x", f)
+	}
+	b.send(t, arpRequest(lb, overlayIP(0, 2), overlayIP(1, 1)))
+	waitFrame(t, remote)
+	a.recv(t)
+
+	// A burst of 200 unicast frames (25 batches of 8) arrives whole and
+	// in order.
+	remote.Inbound <- ipv4Frame(la, peer, overlayIP(1, 1), overlayIP(0, 1), 64) // learn peer behind h1
+	a.recv(t)
+	const burst = 200
+	for i := range burst {
+		f := ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100)
+		f[len(f)-1] = byte(i)
+		a.send(t, f)
+	}
+	for i := range burst {
+		f := waitFrame(t, remote)
+		if got := f[len(f)-1]; got != byte(i) {
+			t.Fatalf("burst frame %d arrived as number %d", i, got)
+		}
+	}
+
+	// Replies from the remote host reach port a.
+	remote.Inbound <- ipv4Frame(la, peer, overlayIP(1, 1), overlayIP(0, 1), 300)
+	if f := a.recv(t); encap.Ethernet(f).Destination() != la {
+		t.Fatalf("unexpected reply at port a: % x", f)
+	}
+
+	// RemovePort returns with the loop running, closes the device, and
+	// the other port still forwards.
+	if err := h0.sw.RemovePort("vxpa"); err != nil {
+		t.Fatalf("RemovePort: %v", err)
+	}
+	if _, err := a.Write([][]byte{make([]byte, 64)}, 0); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("port a's device after RemovePort: Write error %v, want os.ErrClosed", err)
+	}
+	b.send(t, ipv4Frame(peer, lb, overlayIP(0, 2), overlayIP(1, 1), 100))
+	if f := waitFrame(t, remote); encap.Ethernet(f).Source() != lb {
+		t.Fatalf("unexpected frame at the remote port after RemovePort: % x", f)
+	}
+	if p, ok := h0.sw.Port("vxpb"); !ok || p.Queues() != 1 {
+		t.Fatalf("port b after removing a: %v, %v", p, ok)
+	}
+}
+
+// TestSingleLoopPortBeforeStart: a polled port added before Start is
+// served once the loop runs, and a switch closed without Start releases
+// its polled ports.
+func TestSingleLoopPortBeforeStart(t *testing.T) {
+	checkGoroutines(t)
+	for _, start := range []bool{true, false} {
+		sw, err := New(Config{SingleLoop: true}, newSinkBind(), fdb.New(fdb.Config{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := newPairDev(t, "vxpa")
+		if _, err := sw.AddPort(d, PortConfig{VNI: 42}); err != nil {
+			t.Fatalf("AddPort: %v", err)
+		}
+		if start {
+			if err := sw.Start(); err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			d.send(t, ipv4Frame(mac(9, 9), mac(0, 1), overlayIP(0, 1), overlayIP(0, 9), 100))
+			eventually(t, "the loop reads the port", func() bool {
+				p, _ := sw.Port("vxpa")
+				return p.rxPackets.Load() == 1
+			})
+		}
+		done := make(chan error, 1)
+		go func() { done <- sw.Close() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("Close (started %v) did not return", start)
+		}
+	}
+}
+
+// TestPolledDeviceNeedsSingleLoop: a device whose Read never waits is
+// refused by a switch without the single loop (a reader goroutine would
+// spin on it).
+func TestPolledDeviceNeedsSingleLoop(t *testing.T) {
+	l := newLab(t, 1, labOptions{})
+	d := newPairDev(t, "vxpa")
+	_, err := l.hosts[0].sw.AddPort(d, PortConfig{VNI: 42})
+	if err == nil || !strings.Contains(err.Error(), "SingleLoop") {
+		t.Fatalf("unexpected AddPort error:\n- want: ... needs Config.SingleLoop\n-  got: %v", err)
+	}
+}

@@ -25,11 +25,12 @@ import (
 // address and our FDB has learned the kernel device's MAC behind its
 // address."
 //
-// It runs with the default offloads (TAP TSO/USO, UDP GSO/GRO), with
-// them forced off (--offload=false), the plain per-frame data path, with
-// the loops waiting in the runtime poller (--wait=poller), with one loop
-// for everything (--wait=loop, with and without offloads, and with a
-// two-queue TAP), and with a two-queue TAP (--tap-queues=2).
+// It runs with the defaults (TAP TSO/USO, UDP GSO/GRO, one forwarding
+// loop), with offloads forced off (--offload=false, the plain per-frame
+// data path), with a loop per TAP queue and socket (--wait=thread, with and
+// without offloads), with those loops waiting in the runtime poller
+// (--wait=poller), and with a two-queue TAP (--tap-queues=2), in the
+// single loop and with --wait=thread.
 func TestPrivilegedKernelInterop(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -38,11 +39,11 @@ func TestPrivilegedKernelInterop(t *testing.T) {
 	}{
 		{name: "offload", args: nil, queues: 1},
 		{name: "no-offload", args: []string{"--offload=false"}, queues: 1},
+		{name: "thread", args: []string{"--wait=thread"}, queues: 1},
+		{name: "thread-no-offload", args: []string{"--wait=thread", "--offload=false"}, queues: 1},
 		{name: "poller", args: []string{"--wait=poller"}, queues: 1},
 		{name: "tap-queues", args: []string{"--tap-queues=2"}, queues: 2},
-		{name: "loop", args: []string{"--wait=loop"}, queues: 1},
-		{name: "loop-no-offload", args: []string{"--wait=loop", "--offload=false"}, queues: 1},
-		{name: "loop-tap-queues", args: []string{"--wait=loop", "--tap-queues=2"}, queues: 2},
+		{name: "thread-tap-queues", args: []string{"--wait=thread", "--tap-queues=2"}, queues: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) { testKernelInterop(t, tt.args, tt.queues) })
 	}
@@ -72,9 +73,9 @@ func testKernelInterop(t *testing.T, extraArgs []string, queues int) {
 		}
 	}
 
-	if slices.Contains(extraArgs, "--wait=loop") {
-		// The single loop serves the receive sockets and every TAP queue
-		// (the daemon logs what it polls).
+	if !slices.Contains(extraArgs, "--wait=thread") && !slices.Contains(extraArgs, "--wait=poller") {
+		// The single loop (the default) serves the receive sockets and
+		// every TAP queue (the daemon logs what it polls).
 		logb, err := os.ReadFile(sw.LogPath)
 		if err != nil {
 			t.Fatal(err)

@@ -85,13 +85,13 @@ type Config struct {
 	// when above 1): the kernel spreads flows over them and each queue has
 	// its own reader.
 	TAPQueues int `yaml:"tap-queues"`
-	// Wait is how the forwarding loops wait for traffic: "thread" (a loop
-	// per TAP queue and socket, each parks its own OS thread in ppoll(2);
-	// lowest latency), "poller" (the same loops wait in the Go runtime's
-	// network poller; fewer thread switches and larger batches under
-	// load, higher latency) or "loop" (one loop for every TAP queue and
-	// socket, waiting in one ppoll(2): fewest thread switches). See
-	// WaitThread, WaitPoller, WaitLoop.
+	// Wait is how the daemon waits for traffic: "loop" (the default: one
+	// loop for every TAP queue and socket, waiting in one ppoll(2) and
+	// forwarding whatever is ready; fewest thread switches, and on the lab
+	// rig the highest throughput and lowest latency), "thread" (a loop per
+	// TAP queue and socket, each parks its own OS thread in ppoll(2); can
+	// use more cores) or "poller" (those loops wait in the Go runtime's
+	// network poller). See WaitLoop, WaitThread, WaitPoller.
 	Wait string `yaml:"wait"`
 	// StateDir holds the Pod-port state file (StatePath); "" means the
 	// directory of the API socket (/run/vxswitch by default).
@@ -117,7 +117,7 @@ func DefaultConfig() Config {
 		Offload:    true,
 		TAPGRO:     true,
 		TxQueueLen: 10000,
-		Wait:       WaitThread,
+		Wait:       WaitLoop,
 		TAPQueues:  1,
 	}
 }
@@ -205,7 +205,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, each has its own reader thread")
-	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the forwarding loops wait for traffic: `thread` (a loop per TAP queue and socket, each parks its own thread in ppoll; lowest latency), poller (those loops wait in Go's network poller; larger batches, higher latency) or loop (one loop waits for every TAP queue and socket in one ppoll and forwards what is ready: fewest thread switches)")
+	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one ppoll and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")

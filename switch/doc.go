@@ -14,6 +14,11 @@
 // delivered to the right local port(s). Frames never cross VNIs and are
 // never relayed from one VTEP to another (split horizon).
 //
+// The switch forwards with one loop that waits for every port queue and
+// receive socket at once (Config.SingleLoop, loop_linux.go), or with a
+// goroutine per port queue and per receive function; either way the
+// loops own their buffers and hand batches to the bind and the ports.
+//
 // Every frame the switch does not deliver is counted under a DropReason.
 // The hot paths allocate nothing, take no write lock and log nothing per
 // frame.

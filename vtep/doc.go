@@ -6,7 +6,8 @@
 // batch ReceiveFuncs returned by Open, and a batch Send to one destination.
 // StdBind is the default implementation for Linux. It receives with
 // recvmmsg(2) on a few UDP sockets that share one port (normally 4789, RFC
-// 7348 §5) through SO_REUSEPORT, one ReceiveFunc and goroutine each, and
+// 7348 §5) through SO_REUSEPORT, one ReceiveFunc each (driven by a
+// goroutine each, or all by the switch's single loop with Config.NoWait), and
 // sends with sendmmsg(2) from a small pool of sockets bound to source ports
 // inside the RFC 7348 §5 range (49152–65535 by default). RFC 7348 §5 asks
 // that the outer UDP source port be "calculated using a hash of fields from

@@ -204,7 +204,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Offload, "offload", cfg.Offload, "TAP offloads (TSO/USO, checksum) and UDP GSO/GRO on the underlay, where the kernel accepts them; --offload=false forces plain frames")
 	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
-	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, each has its own reader thread")
+	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them; each is read by its own loop with --wait=thread or poller")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one ppoll and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")

@@ -24,13 +24,16 @@ import (
 // other methods are safe for concurrent use with everything, Close
 // included.
 //
-// water opens /dev/net/tun with O_NONBLOCK and wraps the descriptor with
-// os.NewFile, so Read and Write go through the Go runtime poller: a Read
-// blocked waiting for a frame parks its goroutine, not a thread, and Close
-// wakes it with an error satisfying errors.Is(err, os.ErrClosed).
+// water opens /dev/net/tun and wraps the descriptor with os.NewFile, which
+// registers it with the Go runtime's poller. Create keeps that file only
+// when Read is to wait in the poller (Config.PollerWait); otherwise it
+// takes the descriptor out of the poller (internal/rawfd) and Read waits in
+// ppoll(2) on its own thread (internal/fdwait), or not at all
+// (Config.NoWait, for the switch's single loop). Either way Close wakes a
+// waiting Read with an error satisfying errors.Is(err, os.ErrClosed).
 //
-// Without offloads, Read returns one frame per call (water gives an
-// io.ReadWriteCloser), so BatchSize is 1. With Config.Offload the TAP is
+// Without offloads, each read(2) returns one frame, and Read returns what
+// is queued up to PlainBatchSize frames. With Config.Offload the TAP is
 // opened on golang.org/x/sys instead (water cannot set IFF_VNET_HDR or
 // TUNSETOFFLOAD): Read splits each super-frame the kernel hands over into
 // up to OffloadBatchSize frames, and Write coalesces TCP segments into

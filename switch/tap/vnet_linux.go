@@ -65,8 +65,8 @@ var errNoOffload = errors.New("kernel refused TAP offloads")
 // createVnet creates the TAP on golang.org/x/sys directly: water cannot set
 // IFF_VNET_HDR, TUNSETVNETHDRSZ or TUNSETOFFLOAD, so the offload path opens
 // /dev/net/tun itself (as wireguard-go's tun.CreateTUN does). The
-// descriptor is non-blocking and wrapped with os.NewFile, so Read parks in
-// the runtime poller and Close wakes it. Errors from opening the device and
+// descriptor is non-blocking and wrapped with os.NewFile; Create decides
+// whether it stays in the runtime poller (TAP.open). Errors from opening the device and
 // from TUNSETIFF have the shapes water's have, for createError; an error
 // wrapping errNoOffload means the device was closed again and a plain TAP
 // should be tried.
@@ -243,7 +243,7 @@ func (t *TAP) writeVnet(bufs [][]byte, offset int) (int, error) {
 var zeroVnetHdr [encap.VirtioNetHdrLen]byte
 
 // writePieces writes v.pieces as one frame with writev(2) through the
-// runtime poller (so it fails cleanly after Close).
+// TAP's RawConn (so it fails cleanly after Close).
 func (t *TAP) writePieces() error {
 	v := t.vnet
 	v.iov = v.iov[:0]

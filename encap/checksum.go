@@ -22,6 +22,16 @@ func Checksum(b []byte, initial uint32) uint16 {
 	// with the carries chained, then fold, swap and add initial (which is
 	// in network order).
 	var s, c uint64
+	if useAVX2 && len(b) >= avx2MinLen {
+		// The vector loop returns a plain sum of 16-bit words, the same
+		// one's complement value as the 64-bit words below once folded.
+		for len(b) >= 64 {
+			n := min(len(b), avx2MaxLen) &^ 63
+			s, c = bits.Add64(s, sumWordsAVX2(b[:n]), 0)
+			s += c
+			b = b[n:]
+		}
+	}
 	for len(b) >= 32 {
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[0:8]), c)
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:16]), c)
@@ -64,6 +74,15 @@ func Checksum(b []byte, initial uint32) uint16 {
 	acc = acc>>16 + acc&0xffff
 	return uint16(acc)
 }
+
+// avx2MinLen is the shortest input Checksum hands to the vector loop (its
+// setup and reduction cost about as much as 64 bytes of the portable
+// loop); avx2MaxLen the longest per call, so that no 32-bit lane, which
+// takes one 16-bit word per 64 bytes, can overflow.
+const (
+	avx2MinLen = 128
+	avx2MaxLen = 64 << 16
+)
 
 // PseudoHeaderChecksum returns the unfolded one's complement sum of the
 // pseudo-header that TCP and UDP checksums cover: for IPv4 (RFC 768, RFC

@@ -44,3 +44,34 @@ func FuzzChecksum(f *testing.F) {
 		}
 	})
 }
+
+// TestChecksumLong compares Checksum with the naive loop on inputs long
+// enough for the vector loop (checksum_amd64.s, when the CPU has AVX2),
+// around its minimum length and its per-call limit, at every alignment,
+// with all-ones contents (every 32-bit lane at its largest) and random
+// ones. Run with -tags purego to check the portable loop alone.
+func TestChecksumLong(t *testing.T) {
+	t.Logf("vector loop in use: %v", useAVX2)
+	rng := rand.New(rand.NewPCG(3, 4))
+	big := make([]byte, 3*avx2MaxLen+200)
+	for _, n := range []int{avx2MinLen - 1, avx2MinLen, avx2MinLen + 1, 1500, 9000, 65535, 65536 + 7,
+		avx2MaxLen - 1, avx2MaxLen, avx2MaxLen + 65, 3*avx2MaxLen + 5} {
+		for _, fill := range []string{"ones", "random"} {
+			for i := range big {
+				if fill == "ones" {
+					big[i] = 0xff
+				} else {
+					big[i] = byte(rng.Uint32())
+				}
+			}
+			for off := range 4 {
+				b := big[off : off+n]
+				for _, initial := range []uint32{0, 0xffffffff} {
+					if got, want := Checksum(b, initial), naiveChecksum(b, initial); got != want {
+						t.Fatalf("len %d offset %d %s initial %#x: unexpected checksum:\n- want: %#04x\n-  got: %#04x", n, off, fill, initial, want, got)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,65 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func sumWordsAVX2(b []byte) uint64
+//
+// Returns the plain (not one's complement) sum of the little-endian 16-bit
+// words of b[:len(b)&^63], as a 64-bit integer. Each 32-bit lane of the
+// four accumulators takes one word per 64-byte block, so len(b) must be at
+// most 64 × 65536 bytes (4 MiB) for no lane to overflow; the caller
+// splits longer input.
+TEXT ·sumWordsAVX2(SB), NOSPLIT, $0-32
+	MOVQ b_base+0(FP), SI
+	MOVQ b_len+8(FP), CX
+	SHRQ $6, CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	TESTQ CX, CX
+	JZ    reduce
+
+loop:
+	VPMOVZXWD (SI), Y4
+	VPMOVZXWD 16(SI), Y5
+	VPMOVZXWD 32(SI), Y6
+	VPMOVZXWD 48(SI), Y7
+	VPADDD    Y4, Y0, Y0
+	VPADDD    Y5, Y1, Y1
+	VPADDD    Y6, Y2, Y2
+	VPADDD    Y7, Y3, Y3
+	ADDQ      $64, SI
+	DECQ      CX
+	JNZ       loop
+
+reduce:
+	// Widen each accumulator's eight 32-bit lanes to 64 bits before
+	// adding them together, so the sum of the four cannot overflow.
+	VEXTRACTI128 $1, Y0, X4
+	VPMOVZXDQ    X0, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y1, X4
+	VPMOVZXDQ    X1, Y9
+	VPADDQ       Y9, Y8, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y2, X4
+	VPMOVZXDQ    X2, Y9
+	VPADDQ       Y9, Y8, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y3, X4
+	VPMOVZXDQ    X3, Y9
+	VPADDQ       Y9, Y8, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDQ       X9, X8, X8
+	VPSHUFD      $0x4e, X8, X9
+	VPADDQ       X9, X8, X8
+	VMOVQ        X8, AX
+	VZEROUPPER
+	MOVQ         AX, ret+24(FP)
+	RET

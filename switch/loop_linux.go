@@ -105,10 +105,10 @@ func recvSource(fd int, fn vtep.ReceiveFunc, batch int) *loopSource {
 // add makes the loop serve srcs from its next round on.
 func (l *loop) add(srcs ...*loopSource) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.srcs = append(l.srcs, srcs...)
 	l.gen.Add(1)
-	l.mu.Unlock()
-	l.wake()
+	l.wakeLocked()
 }
 
 // remove stops the loop serving p's queues and returns once the loop runs
@@ -117,40 +117,47 @@ func (l *loop) add(srcs ...*loopSource) {
 // it removed.
 func (l *loop) remove(p *Port) int {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	n := len(l.srcs)
 	l.srcs = slices.DeleteFunc(l.srcs, func(s *loopSource) bool { return s.port == p })
 	removed := n - len(l.srcs)
 	g := l.gen.Add(1)
-	l.mu.Unlock()
-	l.wake()
-	l.mu.Lock()
-	for l.applied < g && !l.exited {
+	l.wakeLocked()
+	for l.started && l.applied < g && !l.exited {
 		l.cond.Wait()
 	}
-	l.mu.Unlock()
 	return removed
 }
 
-// shutdown stops the loop and waits until it has exited. The port queues
-// it still served are released (Port.readers) by the loop on its way out.
+// shutdown stops the loop, waits until it has exited and closes the
+// eventfd. The port queues it still served are released (Port.readers)
+// on its way out.
 func (l *loop) shutdown() {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !l.started {
 		l.exit()
-		l.mu.Unlock()
+	} else {
+		l.stop = true
+		l.gen.Add(1)
+		l.wakeLocked()
+		for !l.exited {
+			l.cond.Wait()
+		}
+	}
+	if l.efd >= 0 {
 		unix.Close(l.efd)
-		return
+		l.efd = -1
 	}
-	l.stop = true
-	l.gen.Add(1)
-	l.mu.Unlock()
-	l.wake()
-	l.mu.Lock()
-	for !l.exited {
-		l.cond.Wait()
+}
+
+// wakeLocked wakes the loop from ppoll; mu is held, so the eventfd is not
+// closed under the write (shutdown closes it under mu).
+func (l *loop) wakeLocked() {
+	if l.efd >= 0 {
+		one := [8]byte{1}
+		unix.Write(l.efd, one[:])
 	}
-	l.mu.Unlock()
-	unix.Close(l.efd)
 }
 
 // exit releases the port queues still served (Port.readers) and marks the
@@ -166,8 +173,8 @@ func (l *loop) exit() {
 	l.cond.Broadcast()
 }
 
-// startLocked starts run once; the caller holds the switch's state lock
-// (so the switch is not closing) and has added run to sw.wg.
+// startLocked reports whether the caller is to start run (once); the
+// caller holds the switch's state lock, so the switch is not closing.
 func (l *loop) startLocked() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -176,11 +183,6 @@ func (l *loop) startLocked() bool {
 	}
 	l.started = true
 	return true
-}
-
-func (l *loop) wake() {
-	one := [8]byte{1}
-	unix.Write(l.efd, one[:])
 }
 
 // run is the loop goroutine.

@@ -17,6 +17,9 @@ func New() (*Waiter, error) { return nil, errors.New("fdwait: needs Linux") }
 // Wait returns ErrClosed.
 func (w *Waiter) Wait(fd uintptr) error { return ErrClosed }
 
+// WaitEvents returns ErrClosed.
+func (w *Waiter) WaitEvents(fd uintptr, events int16) error { return ErrClosed }
+
 // Close does nothing.
 func (w *Waiter) Close() {}
 

@@ -33,9 +33,13 @@ func New() (*Waiter, error) {
 // called from inside syscall.RawConn.Read's callback after a read returned
 // EAGAIN; on ErrClosed the callback should return false so the runtime
 // reports the descriptor's closing.
-func (w *Waiter) Wait(fd uintptr) error {
+func (w *Waiter) Wait(fd uintptr) error { return w.WaitEvents(fd, unix.POLLIN) }
+
+// WaitEvents is Wait for the poll(2) events given (POLLOUT to wait until
+// fd is writable, for example).
+func (w *Waiter) WaitEvents(fd uintptr, events int16) error {
 	fds := [2]unix.PollFd{
-		{Fd: int32(fd), Events: unix.POLLIN},
+		{Fd: int32(fd), Events: events},
 		{Fd: int32(w.efd), Events: unix.POLLIN},
 	}
 	for {

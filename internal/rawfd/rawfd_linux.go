@@ -14,13 +14,14 @@
 // from the runtime's epoll set.
 //
 // Read and Write call their function until it reports done, waiting in
-// ppoll(2) for the descriptor in between; Close wakes such waits and
+// ppoll(2) for the descriptor in between (internal/fdwait); Close wakes such waits and
 // waits for every call in progress to return before it closes the
 // descriptor, so the number is never reused under a caller (what
 // os.File.Close does for the runtime poller).
 package rawfd
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +30,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/fdwait"
 )
 
 // ErrClosed is returned by Read, Write and Control after Close. It is
@@ -46,8 +49,8 @@ func (closedError) Is(target error) bool { return target == os.ErrClosed || targ
 // and Control may be called from any number of goroutines; Close from any
 // goroutine, once or more.
 type FD struct {
-	fd  int
-	efd int // eventfd, readable once Close has begun: wakes waits
+	fd int
+	w  *fdwait.Waiter // waits in ppoll; Close wakes them
 
 	refs    atomic.Int64 // calls in progress
 	closing atomic.Bool
@@ -95,11 +98,11 @@ func New(fd int) (*FD, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, fmt.Errorf("rawfd: %w", err)
 	}
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	w, err := fdwait.New()
 	if err != nil {
-		return nil, fmt.Errorf("rawfd: eventfd: %w", err)
+		return nil, fmt.Errorf("rawfd: %w", err)
 	}
-	return &FD{fd: fd, efd: efd, closed: make(chan struct{})}, nil
+	return &FD{fd: fd, w: w, closed: make(chan struct{})}, nil
 }
 
 // Fd returns the descriptor number. It stays valid until Close.
@@ -152,24 +155,13 @@ func (f *FD) do(fn func(fd uintptr) bool, events int16) error {
 // wait blocks the calling thread until the descriptor has events (or an
 // error or hang-up, which the next call reports) or Close begins.
 func (f *FD) wait(events int16) error {
-	fds := [2]unix.PollFd{{Fd: int32(f.fd), Events: events}, {Fd: int32(f.efd), Events: unix.POLLIN}}
-	for {
-		if f.closing.Load() {
+	if err := f.w.WaitEvents(uintptr(f.fd), events); err != nil {
+		if errors.Is(err, fdwait.ErrClosed) {
 			return ErrClosed
 		}
-		fds[0].Revents, fds[1].Revents = 0, 0
-		_, err := unix.Ppoll(fds[:], nil, nil)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return fmt.Errorf("rawfd: ppoll: %w", err)
-		case fds[1].Revents != 0 || f.closing.Load():
-			return ErrClosed
-		case fds[0].Revents != 0:
-			return nil
-		}
+		return fmt.Errorf("rawfd: %w", err)
 	}
+	return nil
 }
 
 // Close wakes every wait in progress, waits until no Read, Write or
@@ -180,8 +172,7 @@ func (f *FD) Close() error {
 		<-f.closed
 		return f.err
 	}
-	one := [8]byte{1}
-	unix.Write(f.efd, one[:])
+	f.w.Close()
 	// A call in progress is a system call on a non-blocking descriptor
 	// or a wait that the eventfd has just ended: it returns promptly.
 	for f.refs.Load() != 0 {
@@ -190,7 +181,7 @@ func (f *FD) Close() error {
 	if err := unix.Close(f.fd); err != nil {
 		f.err = fmt.Errorf("rawfd: close: %w", err)
 	}
-	unix.Close(f.efd)
+	f.w.Release()
 	close(f.closed)
 	return f.err
 }

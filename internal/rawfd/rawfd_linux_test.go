@@ -50,20 +50,30 @@ func TestFromConnLeavesPoller(t *testing.T) {
 	}
 }
 
+// pipeFD returns an FD made of a pipe's read end and the write end; both
+// are closed when the test ends.
+func pipeFD(t *testing.T) (*FD, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	f, err := FromConn(r)
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, w
+}
+
 // TestReadWaitsAndClose: Read waits in ppoll until the descriptor is
 // readable; Close wakes a waiting Read with an error that is both
 // os.ErrClosed and net.ErrClosed, waits for it, and every later call
 // returns that error.
 func TestReadWaitsAndClose(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	f, err := FromConn(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, w := pipeFD(t)
 	buf := make([]byte, 16)
 	read := func() (string, error) {
 		var got string
@@ -132,15 +142,7 @@ func TestReadWaitsAndClose(t *testing.T) {
 // TestCloseWaitsForCall: Close does not close the descriptor while a call
 // is inside its function.
 func TestCloseWaitsForCall(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	f, err := FromConn(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := pipeFD(t)
 	inside, release := make(chan struct{}), make(chan struct{})
 	var stillOpen bool
 	go f.Control(func(fd uintptr) {

@@ -3,7 +3,6 @@ package vswitch
 import (
 	"errors"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -56,9 +55,8 @@ type loopSource struct {
 	dev  tap.Device
 	recv vtep.ReceiveFunc
 
-	bufs, own [][]byte
-	sizes     []int
-	eps       []netip.AddrPort
+	pb portBatch // a port queue's buffers
+	rb recvBatch // a socket's buffers
 
 	more bool // the last round filled the batch: serve again without waiting
 	dead bool // failed for good (or closed): no longer polled
@@ -83,23 +81,12 @@ func portSource(p *Port, dev tap.Device) *loopSource {
 	if !ok || pd.PollFD() < 0 {
 		return nil
 	}
-	bs := dev.BatchSize()
-	s := &loopSource{fd: pd.PollFD(), port: p, dev: dev, bufs: make([][]byte, bs), sizes: make([]int, bs)}
-	size := portBufferSize(p)
-	for i := range s.bufs {
-		s.bufs[i] = make([]byte, size)
-	}
-	return s
+	return &loopSource{fd: pd.PollFD(), port: p, dev: dev, pb: newPortBatch(p, dev)}
 }
 
 // recvSource returns a source for the ReceiveFunc fn polling fd.
 func recvSource(fd int, fn vtep.ReceiveFunc, batch int) *loopSource {
-	s := &loopSource{fd: fd, recv: fn, own: make([][]byte, batch), bufs: make([][]byte, batch),
-		sizes: make([]int, batch), eps: make([]netip.AddrPort, batch)}
-	for i := range s.own {
-		s.own[i] = make([]byte, bufSize)
-	}
-	return s
+	return &loopSource{fd: fd, recv: fn, rb: newRecvBatch(batch)}
 }
 
 // add makes the loop serve srcs from its next round on.
@@ -268,13 +255,8 @@ func (l *loop) run() {
 // servePort reads one batch from a port queue and forwards it.
 func (l *loop) servePort(s *loopSource, out *egress) {
 	sw := l.sw
-	n, err := s.dev.Read(s.bufs, s.sizes, PacketStartOffset)
-	for i := 0; i < n; i++ {
-		sw.forwardFromPort(s.port, s.bufs[i][:PacketStartOffset+s.sizes[i]], out)
-	}
-	out.flush()
-	out.resetBatch()
-	s.more = n == len(s.bufs)
+	n, err := sw.readPort(s.port, s.dev, &s.pb, out)
+	s.more = n == len(s.pb.bufs)
 	if err != nil {
 		s.more = false
 		s.dead = true
@@ -290,19 +272,8 @@ func (l *loop) servePort(s *loopSource, out *egress) {
 // serveRecv receives one batch from a socket and switches it.
 func (l *loop) serveRecv(s *loopSource, out *egress) {
 	sw := l.sw
-	copy(s.bufs, s.own) // a zero-copy ReceiveFunc may have replaced them
-	n, err := s.recv(s.bufs, s.sizes, s.eps)
-	for i := 0; i < n; i++ {
-		if s.sizes[i] > len(s.bufs[i]) {
-			sw.drops.add(DropOversize)
-			continue
-		}
-		out.srcPort = s.eps[i].Port()
-		sw.forwardFromVTEP(s.bufs[i][:s.sizes[i]], s.eps[i].Addr().Unmap(), out)
-	}
-	out.flush()
-	out.resetBatch()
-	s.more = n == len(s.bufs)
+	n, err := sw.receive(s.recv, &s.rb, out)
+	s.more = n == len(s.rb.bufs)
 	if err != nil {
 		s.more = false
 		if errors.Is(err, net.ErrClosed) {

@@ -22,31 +22,10 @@ func (sw *Switch) routineReceiveFromVTEP(fn vtep.ReceiveFunc) {
 	defer sw.log.Debug("Routine: VTEP receiver - stopped")
 
 	bs := sw.bind.BatchSize()
-	own := make([][]byte, bs) // the loop's buffers
-	bufs := make([][]byte, bs)
-	sizes := make([]int, bs)
-	eps := make([]netip.AddrPort, bs)
-	for i := range own {
-		own[i] = make([]byte, bufSize)
-	}
+	b := newRecvBatch(bs)
 	out := newEgress(sw, bs)
 	for {
-		// The ReceiveFunc may point bufs[i] into its own memory (zero
-		// copy, valid until the next call): hand it the loop's buffers
-		// again every time. Packets of a batch are switched and flushed
-		// before the next call, so nothing keeps such a slice.
-		copy(bufs, own)
-		n, err := fn(bufs, sizes, eps)
-		for i := 0; i < n; i++ {
-			if sizes[i] > len(bufs[i]) {
-				sw.drops.add(DropOversize)
-				continue
-			}
-			out.srcPort = eps[i].Port()
-			sw.forwardFromVTEP(bufs[i][:sizes[i]], eps[i].Addr().Unmap(), out)
-		}
-		out.flush()
-		out.resetBatch()
+		n, err := sw.receive(fn, &b, out)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

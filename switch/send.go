@@ -21,21 +21,10 @@ func (sw *Switch) routineReadFromPort(p *Port, dev tap.Device) {
 	sw.log.Debug("Routine: port reader - started", "port", p.name)
 	defer sw.log.Debug("Routine: port reader - stopped", "port", p.name)
 
-	bs := dev.BatchSize()
-	bufs := make([][]byte, bs)
-	sizes := make([]int, bs)
-	size := portBufferSize(p)
-	for i := range bufs {
-		bufs[i] = make([]byte, size)
-	}
-	out := newEgress(sw, bs)
+	b := newPortBatch(p, dev)
+	out := newEgress(sw, dev.BatchSize())
 	for {
-		n, err := dev.Read(bufs, sizes, PacketStartOffset)
-		for i := 0; i < n; i++ {
-			sw.forwardFromPort(p, bufs[i][:PacketStartOffset+sizes[i]], out)
-		}
-		out.flush()
-		out.resetBatch()
+		n, err := sw.readPort(p, dev, &b, out)
 		if err != nil {
 			if errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return

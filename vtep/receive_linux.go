@@ -10,8 +10,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vxswitch/vxswitch/internal/fdwait"
 )
 
 // receiver is the state of one ReceiveFunc: recvmmsg headers, iovecs and
@@ -42,13 +40,6 @@ type receiver struct {
 	// closed is set by StdBind.Close so that segments still queued are
 	// not returned after Close.
 	closed atomic.Bool
-
-	// wait parks the receiving thread in ppoll(2) when the socket is
-	// empty, rather than the goroutine in the runtime poller: the kernel
-	// wakes the thread directly, which cut ~25 µs per wake-up and half the
-	// overlay's ping-pong latency (see internal/fdwait). nil falls back to
-	// the poller.
-	wait *fdwait.Waiter
 
 	// noWait (Config.NoWait): a receive that finds the socket empty
 	// returns no packets at once; the caller polls fd itself.
@@ -97,30 +88,12 @@ func newReceiver(c sockConn, cfg *Config, gro bool) (*receiver, error) {
 		}
 	}
 	r.readFn = r.recvmmsg
-	if !cfg.PollerWait && !cfg.NoWait {
-		if w, err := fdwait.New(); err == nil {
-			r.wait = w
-		}
-	}
 	return r, nil
 }
 
-// close marks the receiver closed (see receiver.closed) and wakes a
-// receive blocked in wait, before the socket is closed.
-func (r *receiver) close() {
-	r.closed.Store(true)
-	if r.wait != nil {
-		r.wait.Close()
-	}
-}
-
-// release frees the waiter; call it after the socket is closed, when no
-// receive can be inside wait any more.
-func (r *receiver) release() {
-	if r.wait != nil {
-		r.wait.Release()
-	}
-}
+// close marks the receiver closed (see receiver.closed), before the
+// socket is closed (which wakes a receive waiting for it).
+func (r *receiver) close() { r.closed.Store(true) }
 
 func (r *receiver) recvmmsg(fd uintptr) bool {
 	for {
@@ -134,10 +107,7 @@ func (r *receiver) recvmmsg(fd uintptr) bool {
 				r.n, r.errno = 0, 0
 				return true
 			}
-			if r.wait != nil && r.wait.Wait(fd) == nil {
-				continue // readable: retry at once
-			}
-			return false // closing, or no waiter: the runtime poller decides
+			return false // the socket's conn waits until readable and calls again
 		}
 		r.n, r.errno = int(n), errno
 		return true

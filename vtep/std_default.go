@@ -19,8 +19,6 @@ type receiver struct{}
 
 func (r *receiver) close() {}
 
-func (r *receiver) release() {}
-
 // Open is only implemented on Linux (recvmmsg/sendmmsg, UDP offloads and
 // the don't-fragment socket options); elsewhere it returns an error
 // wrapping errors.ErrUnsupported.

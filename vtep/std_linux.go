@@ -122,9 +122,6 @@ func (b *StdBind) Open(port uint16) (fns []ReceiveFunc, actualPort uint16, err e
 	for i, c := range conns {
 		r, err := newReceiver(c, &b.cfg, gro[i])
 		if err != nil {
-			for _, r := range receivers[:i] {
-				r.release()
-			}
 			return nil, 0, err
 		}
 		receivers[i], fns[i] = r, r.receive
@@ -285,12 +282,9 @@ func (b *StdBind) Close() error {
 	var errs []error
 	for i, c := range b.recv {
 		b.receivers[i].close()
-		if err := c.Close(); err != nil {
+		if err := c.Close(); err != nil { // waits for a receive in progress to let go
 			errs = append(errs, err)
 		}
-		// Close returned after any receive in progress let go of the
-		// socket, so nobody waits on the waiter any more.
-		b.receivers[i].release()
 	}
 	b.recv, b.receivers, b.local = nil, nil, netip.AddrPort{}
 	return errors.Join(append(errs, b.closeSendLocked())...)

@@ -67,7 +67,7 @@ type Config struct {
 
 	// PollerWait makes Read wait for frames in the Go runtime's network
 	// poller instead of parking its OS thread in ppoll(2) (see
-	// internal/fdwait). The poller wakes the reader later, so under load
+	// internal/rawfd). The poller wakes the reader later, so under load
 	// more frames are queued per wake-up and fewer threads are switched
 	// (higher throughput and frame rate), but every wake-up costs more
 	// (higher latency). The daemon's --wait=poller.

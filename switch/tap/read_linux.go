@@ -6,20 +6,17 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vxswitch/vxswitch/internal/fdwait"
 )
 
 // reader reads one frame per read(2) from the TAP's non-blocking
-// descriptor. When the queue is empty it parks the OS thread in ppoll(2)
-// (internal/fdwait) instead of the goroutine in the runtime poller: the
-// kernel then wakes the reader directly, which on the lab machines halved
-// the overlay's ping-pong latency. Without a waiter (eventfd refused) it
-// falls back to the runtime poller. Read is called by one goroutine at a
-// time (the Device contract), so the state needs no lock.
+// descriptor. When the queue is empty the TAP's conn waits: a rawfd.FD
+// parks the OS thread in ppoll(2) (the kernel then wakes the reader
+// directly, which on the lab machines halved the overlay's ping-pong
+// latency), an *os.File's RawConn parks the goroutine in the runtime
+// poller (Config.PollerWait). Read is called by one goroutine at a time
+// (the Device contract), so the state needs no lock.
 type reader struct {
-	rc   syscall.RawConn
-	wait *fdwait.Waiter // nil: use the runtime poller
+	rc syscall.RawConn
 
 	// With always (Config.NoWait) no read waits: the caller polls fd.
 	always bool
@@ -32,8 +29,7 @@ type reader struct {
 	noWait bool
 	n      int
 	err    error
-	calls  int  // fn calls in this read: more than one means the runtime poller waited
-	waited bool // fn waited in the waiter
+	calls  int // fn calls in this read: more than one means the conn waited
 	fn     func(fd uintptr) bool
 }
 
@@ -47,11 +43,6 @@ func (t *TAP) initReader(cfg Config) error {
 	t.rd.fd = -1
 	if err := rc.Control(func(fd uintptr) { t.rd.fd = int(fd) }); err != nil {
 		return &OpError{Op: "create", Name: t.name, Err: err}
-	}
-	if !cfg.PollerWait && !cfg.NoWait {
-		if w, err := fdwait.New(); err == nil {
-			t.rd.wait = w
-		}
 	}
 	t.rd.fn = t.rd.read
 	return nil
@@ -69,11 +60,7 @@ func (r *reader) read(fd uintptr) bool {
 				r.n, r.err = 0, err
 				return true
 			}
-			if r.wait != nil && r.wait.Wait(fd) == nil {
-				r.waited = true
-				continue // readable: retry at once
-			}
-			return false // closing, or no waiter: the runtime poller decides
+			return false // the conn waits until readable and calls again
 		}
 		r.n, r.err = n, err
 		return true
@@ -89,10 +76,10 @@ var errNoFrame = errors.New("tap: no frame queued")
 // Close it returns os.ErrClosed.
 func (t *TAP) readFrame(b []byte, noWait bool) (n int, waited bool, err error) {
 	r := &t.rd
-	r.buf, r.noWait, r.calls, r.waited = b, noWait, 0, false
+	r.buf, r.noWait, r.calls = b, noWait, 0
 	err = r.rc.Read(r.fn)
 	r.buf = nil
-	waited = r.waited || r.calls > 1
+	waited = r.calls > 1
 	if err != nil {
 		if errors.Is(err, os.ErrClosed) || t.closing.Load() {
 			return 0, waited, os.ErrClosed
@@ -106,19 +93,4 @@ func (t *TAP) readFrame(b []byte, noWait bool) (n int, waited bool, err error) {
 		return 0, waited, os.NewSyscallError("read", r.err)
 	}
 	return r.n, waited, nil
-}
-
-// closeReader wakes a Read blocked in the waiter; releaseReader frees the
-// waiter once the descriptor is closed (Close waits for readers to let go
-// of it first).
-func (t *TAP) closeReader() {
-	if t.rd.wait != nil {
-		t.rd.wait.Close()
-	}
-}
-
-func (t *TAP) releaseReader() {
-	if t.rd.wait != nil {
-		t.rd.wait.Release()
-	}
 }

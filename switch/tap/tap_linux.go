@@ -28,7 +28,7 @@ import (
 // registers it with the Go runtime's poller. Create keeps that file only
 // when Read is to wait in the poller (Config.PollerWait); otherwise it
 // takes the descriptor out of the poller (internal/rawfd) and Read waits in
-// ppoll(2) on its own thread (internal/fdwait), or not at all
+// ppoll(2) on its own thread (internal/rawfd), or not at all
 // (Config.NoWait, for the switch's single loop). Either way Close wakes a
 // waiting Read with an error satisfying errors.Is(err, os.ErrClosed).
 //
@@ -579,12 +579,10 @@ func (t *TAP) open(f *os.File, cfg Config) error {
 func (t *TAP) Close() error {
 	t.closeOnce.Do(func() {
 		t.closing.Store(true)
-		t.closeReader()
 		var err error
 		if t.conn != nil {
 			err = t.conn.Close() // waits for a Read in progress to let go
 		}
-		t.releaseReader()
 		t.ctlMu.Lock()
 		if t.ctl >= 0 {
 			unix.Close(t.ctl)

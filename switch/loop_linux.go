@@ -55,10 +55,15 @@ type loopSource struct {
 	dev  tap.Device
 	recv vtep.ReceiveFunc
 
+	// buffered reports that the source holds frames or packets its
+	// descriptor does not show (tap.Polled.Buffered,
+	// vtep.StdBind.ReceiveBuffered); nil if it never does.
+	buffered func() bool
+
 	pb portBatch // a port queue's buffers
 	rb recvBatch // a socket's buffers
 
-	more bool // the last round filled the batch: serve again without waiting
+	more bool // serve again without waiting (again)
 	dead bool // failed for good (or closed): no longer polled
 }
 
@@ -81,12 +86,20 @@ func portSource(p *Port, dev tap.Device) *loopSource {
 	if !ok || pd.PollFD() < 0 {
 		return nil
 	}
-	return &loopSource{fd: pd.PollFD(), port: p, dev: dev, pb: newPortBatch(p, dev)}
+	return &loopSource{fd: pd.PollFD(), port: p, dev: dev, buffered: pd.Buffered, pb: newPortBatch(p, dev)}
 }
 
-// recvSource returns a source for the ReceiveFunc fn polling fd.
-func recvSource(fd int, fn vtep.ReceiveFunc, batch int) *loopSource {
-	return &loopSource{fd: fd, recv: fn, rb: newRecvBatch(batch)}
+// recvSource returns a source for the ReceiveFunc fn polling fd; buffered
+// (may be nil) reports packets fn holds.
+func recvSource(fd int, fn vtep.ReceiveFunc, buffered func() bool, batch int) *loopSource {
+	return &loopSource{fd: fd, recv: fn, buffered: buffered, rb: newRecvBatch(batch)}
+}
+
+// again reports whether s must be served again without waiting: its last
+// batch was full (more may be queued), or it holds frames its descriptor
+// does not show.
+func (s *loopSource) again(n, batch int) bool {
+	return n == batch || (s.buffered != nil && s.buffered())
 }
 
 // add makes the loop serve srcs from its next round on.
@@ -256,7 +269,7 @@ func (l *loop) run() {
 func (l *loop) servePort(s *loopSource, out *egress) {
 	sw := l.sw
 	n, err := sw.readPort(s.port, s.dev, &s.pb, out)
-	s.more = n == len(s.pb.bufs)
+	s.more = s.again(n, len(s.pb.bufs))
 	if err != nil {
 		s.more = false
 		s.dead = true
@@ -273,7 +286,7 @@ func (l *loop) servePort(s *loopSource, out *egress) {
 func (l *loop) serveRecv(s *loopSource, out *egress) {
 	sw := l.sw
 	n, err := sw.receive(s.recv, &s.rb, out)
-	s.more = n == len(s.rb.bufs)
+	s.more = s.again(n, len(s.rb.bufs))
 	if err != nil {
 		s.more = false
 		if errors.Is(err, net.ErrClosed) {

@@ -25,9 +25,23 @@ type pairDev struct {
 	fd   int
 	peer int
 
+	// chunk, when set, is the most frames a Read hands out (fewer than
+	// BatchSize), and Buffered then reports frames still pending: like a
+	// TAP that keeps a super-frame for the next batch, or a GRO socket
+	// that keeps a datagram train whole.
+	chunk int
+
 	mu      sync.Mutex // serializes Close with Read (the switch's contract: the loop stops reading before Close)
 	closed  bool
 	pending [][]byte // read from the socket, not yet handed out
+}
+
+// Buffered implements tap.Polled: with chunk set, whether frames are
+// pending; otherwise false (the loop must rely on full batches).
+func (d *pairDev) Buffered() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.chunk > 0 && len(d.pending) > 0
 }
 
 func newPairDev(t testing.TB, name string) *pairDev {
@@ -71,8 +85,12 @@ func (d *pairDev) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		}
 		d.pending = append(d.pending, buf[:m])
 	}
+	limit := d.BatchSize()
+	if d.chunk > 0 {
+		limit = d.chunk
+	}
 	n := 0
-	for n < len(bufs) && n < d.BatchSize() && len(d.pending) > 0 {
+	for n < len(bufs) && n < limit && len(d.pending) > 0 {
 		sizes[n] = copy(bufs[n][offset:], d.pending[0])
 		d.pending = d.pending[1:]
 		n++
@@ -138,7 +156,7 @@ func (d *pairDev) recv(t testing.TB) []byte {
 // keep their goroutines: frames from a polled port reach the remote host,
 // a burst much larger than a batch gets through whole and in order (the
 // loop serves a source again without waiting while batches come back
-// full), replies reach the polled port, RemovePort returns while the other
+// full, or while a device reports frames Buffered), replies reach the polled port, RemovePort returns while the other
 // port keeps forwarding, and Close leaves no goroutine behind (newLab).
 func TestSingleLoop(t *testing.T) {
 	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true}})
@@ -179,6 +197,27 @@ func TestSingleLoop(t *testing.T) {
 		f := waitFrame(t, remote)
 		if got := f[len(f)-1]; got != byte(i) {
 			t.Fatalf("burst frame %d arrived as number %d", i, got)
+		}
+	}
+
+	// A device that hands out short batches and reports the rest as
+	// Buffered (its descriptor is empty by then) is served again without
+	// waiting too: a burst of 200 in batches of 5 of 8.
+	c := newPairDev(t, "vxpc")
+	c.chunk = 5
+	if _, err := h0.sw.AddPort(c, PortConfig{VNI: 42}); err != nil {
+		t.Fatalf("AddPort %s: %v", c.name, err)
+	}
+	lc := mac(0, 3)
+	for i := range burst {
+		f := ipv4Frame(peer, lc, overlayIP(0, 3), overlayIP(1, 1), 100)
+		f[len(f)-1] = byte(i)
+		c.send(t, f)
+	}
+	for i := range burst {
+		f := waitFrame(t, remote)
+		if got := f[len(f)-1]; got != byte(i) || encap.Ethernet(f).Source() != lc {
+			t.Fatalf("buffered burst frame %d arrived as number %d from %s", i, got, encap.Ethernet(f).Source())
 		}
 	}
 

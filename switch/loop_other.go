@@ -19,10 +19,10 @@ func newLoop(*Switch) (*loop, error) {
 	return nil, errors.New("vswitch: SingleLoop needs Linux")
 }
 
-func portSource(*Port, tap.Device) *loopSource          { return nil }
-func recvSource(int, vtep.ReceiveFunc, int) *loopSource { return nil }
-func (l *loop) add(...*loopSource)                      {}
-func (l *loop) remove(*Port) int                        { return 0 }
-func (l *loop) shutdown()                               {}
-func (l *loop) run()                                    {}
-func (l *loop) startLocked() bool                       { return false }
+func portSource(*Port, tap.Device) *loopSource                       { return nil }
+func recvSource(int, vtep.ReceiveFunc, func() bool, int) *loopSource { return nil }
+func (l *loop) add(...*loopSource)                                   {}
+func (l *loop) remove(*Port) int                                     { return 0 }
+func (l *loop) shutdown()                                            {}
+func (l *loop) run()                                                 {}
+func (l *loop) startLocked() bool                                    { return false }

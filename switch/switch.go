@@ -205,9 +205,20 @@ func (sw *Switch) Start() error {
 	sw.state.started = true
 	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled)
 	if polled {
+		// A ReceiveFunc may hold packets it has received but not yet
+		// returned (the rest of a GRO datagram train); the loop serves it
+		// again while it says so, since its socket does not show them.
+		var buffered []func() bool
+		if b, ok := sw.bind.(interface{ ReceiveBuffered() []func() bool }); ok {
+			buffered = b.ReceiveBuffered()
+		}
 		srcs := make([]*loopSource, len(fns))
 		for i, fn := range fns {
-			srcs[i] = recvSource(fds[i], fn, sw.bind.BatchSize())
+			var bf func() bool
+			if len(buffered) == len(fns) {
+				bf = buffered[i]
+			}
+			srcs[i] = recvSource(fds[i], fn, bf, sw.bind.BatchSize())
 		}
 		sw.loop.add(srcs...)
 		sw.startLoopLocked()

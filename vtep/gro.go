@@ -49,6 +49,13 @@ func (q *groQueue) reset() { q.n, q.next, q.off = 0, 0, 0 }
 // longer than len(bufs[i]) is copied cut to it and reported with size
 // len(bufs[i])+1, per the ReceiveFunc contract. The caller bounds the
 // batch by len(bufs); sizes and eps must be at least as long.
+//
+// The segments of one datagram stay together: a datagram that does not
+// fit in what is left of bufs waits for the next call, unless bufs is
+// still empty (then it is split over calls). A datagram is what the
+// sender handed to one UDP_SEGMENT send, typically one TSO super-frame of
+// a local TCP sender, and its segments coalesce back into one TAP write
+// only when they reach the coalescer in one batch.
 func (q *groQueue) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
 	k := 0
 	for k < len(bufs) && q.next < q.n {
@@ -56,6 +63,9 @@ func (q *groQueue) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
 		seg := q.seg[q.next]
 		if q.trunc[q.next] || seg <= 0 || seg > len(d) {
 			seg = len(d) // one datagram
+		}
+		if q.off == 0 && k > 0 && seg > 0 && (len(d)+seg-1)/seg > len(bufs)-k {
+			break // keep the datagram whole for the next call
 		}
 		rest := d[q.off:]
 		take := min(seg, len(rest))

@@ -32,7 +32,10 @@ func slowSplit(data [][]byte, seg []int, trunc []bool) (pkts [][]byte, srcIdx []
 
 // runQueue loads msgs into a groQueue and drains it with batches of batch
 // buffers of bufSize bytes, returning every packet (cut to its buffer) and
-// size.
+// size. It checks that every call keeps datagrams whole: a datagram is
+// split over calls only when it starts a call (it does not fit in one),
+// and a call stops early only when the next datagram does not fit in the
+// rest of its batch.
 func runQueue(t testing.TB, data [][]byte, seg []int, trunc []bool, batch, bufSize int, zeroCopy bool) (pkts [][]byte, sizes []int, srcs []netip.AddrPort) {
 	q := newGROQueue(len(data))
 	q.zeroCopy = zeroCopy
@@ -47,6 +50,12 @@ func runQueue(t testing.TB, data [][]byte, seg []int, trunc []bool, batch, bufSi
 	}
 	bufs := make([][]byte, batch)
 	sz, eps := make([]int, batch), make([]netip.AddrPort, batch)
+	segs := make([]int, len(data)) // segments per datagram
+	_, idx := slowSplit(data, seg, trunc)
+	for _, i := range idx {
+		segs[i]++
+	}
+	taken := make([]int, len(data))
 	for calls := 0; !q.empty(); calls++ {
 		if calls > 1<<16 {
 			t.Fatal("groQueue does not make progress")
@@ -55,6 +64,16 @@ func runQueue(t testing.TB, data [][]byte, seg []int, trunc []bool, batch, bufSi
 		n := q.drain(bufs, sz, eps)
 		if n < 1 || n > batch {
 			t.Fatalf("unexpected drain count %d for batch %d", n, batch)
+		}
+		for i := range n {
+			m := int(eps[i].Addr().As4()[3])
+			if taken[m] == 0 && i > 0 && segs[m] > n-i {
+				t.Fatalf("call %d split datagram %d (%d segments) that starts at position %d of %d", calls, m, segs[m], i, n)
+			}
+			taken[m]++
+		}
+		if m := q.next; !q.empty() && n < batch && taken[m] == 0 && segs[m] <= batch-n {
+			t.Fatalf("call %d returned %d of %d with datagram %d (%d segments) still fitting", calls, n, batch, m, segs[m])
 		}
 		for i := range n {
 			pkts = append(pkts, append([]byte{}, bufs[i][:min(sz[i], bufSize)]...))

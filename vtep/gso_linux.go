@@ -14,14 +14,8 @@ import (
 // with its segment size in a control message. See the kernel's
 // Documentation/networking/segmentation-offloads.rst and
 // tools/testing/selftests/net/udpgso.c.
+// (maxPayload4 and maxPayload6 are in segments.go.)
 const (
-	// maxPayload4 is the largest UDP payload over IPv4: the 16-bit IPv4
-	// total length (65 535) minus the 20-byte IPv4 and 8-byte UDP headers.
-	maxPayload4 = 65535 - 20 - 8
-	// maxPayload6 is the largest UDP payload over IPv6 without jumbograms:
-	// the 16-bit payload length (65 535) minus the 8-byte UDP header.
-	maxPayload6 = 65535 - 8
-
 	// probeSegments is the segment count Open tries in order to learn
 	// whether the kernel's UDP_MAX_SEGMENTS is 128 rather than 64.
 	probeSegments = 128

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -457,6 +458,51 @@ func TestStdBindGSOEIO(t *testing.T) {
 			}
 			if got := logs.Load(); got != 1 {
 				t.Fatalf("unexpected number of log lines:\n- want: 1\n-  got: %d", got)
+			}
+		})
+	}
+}
+
+// TestStdBindGSOKeepsTrainsWhole sends two trains of one flow (41
+// datagrams each, the segments of two super-frames) in one Send with a
+// batch size smaller than both together, and checks that each train
+// leaves as one UDP_SEGMENT message: chunking the batch must not cut a
+// train into the tail of one message and the head of the next.
+func TestStdBindGSOKeepsTrainsWhole(t *testing.T) {
+	var mu sync.Mutex
+	var msgs []int // datagrams per message sent, in order
+	sendFault = func(ms []unix.Mmsghdr) unix.Errno {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range ms {
+			msgs = append(msgs, int(m.Hdr.Iovlen))
+		}
+		return 0
+	}
+	t.Cleanup(func() { sendFault = nil })
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			skipNoFamily(t, fam.local)
+			a, _ := openBind(t, fam.local, Config{BatchSize: 64})
+			b, recv := openBind(t, fam.local, Config{BatchSize: 64})
+			if !a.Offload().GSO {
+				t.Skip("kernel without UDP GSO")
+			}
+			want := append(trainOf(3, 40, 1400, 600), trainOf(3, 40, 1400, 600)...)
+			mu.Lock()
+			msgs = nil
+			mu.Unlock()
+			if err := a.Send(want, b.LocalAddr()); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			got, _, _ := receiveN(t, b, recv, len(want), 2048)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("unexpected datagrams (-want +got):\n%s", diff)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff([]int{41, 41}, msgs); diff != "" {
+				t.Fatalf("unexpected datagrams per message sent (-want +got):\n%s", diff)
 			}
 		})
 	}

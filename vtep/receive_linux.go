@@ -91,6 +91,10 @@ func newReceiver(c sockConn, cfg *Config, gro bool) (*receiver, error) {
 	return r, nil
 }
 
+// buffered reports whether segments wait in the queue (see
+// StdBind.ReceiveBuffered).
+func (r *receiver) buffered() bool { return r.gro && !r.q.empty() }
+
 // close marks the receiver closed (see receiver.closed), before the
 // socket is closed (which wakes a receive waiting for it).
 func (r *receiver) close() { r.closed.Store(true) }

@@ -50,7 +50,7 @@ func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 
 	var first error
 	n := uint32(len(b.send))
-	batch := b.cfg.BatchSize
+	batch := sb.batch
 	for len(bufs) > 0 {
 		chunk := bufs[:min(len(bufs), batch)]
 		bufs = bufs[len(chunk):]

@@ -46,7 +46,7 @@ type StdBind struct {
 	cfg Config // with defaults; immutable after NewStdBind
 
 	// sendPool holds *sendBatch values sized for cfg.SrcSockets and
-	// cfg.BatchSize, so Send does not allocate.
+	// sendChunk(cfg.BatchSize), so Send does not allocate.
 	sendPool sync.Pool
 
 	// mu protects the open state below. Send holds it for reading for the
@@ -94,7 +94,7 @@ func NewStdBind(cfg Config) (*StdBind, error) {
 		return nil, err
 	}
 	b := &StdBind{cfg: cfg}
-	b.sendPool.New = func() any { return newSendBatch(cfg.SrcSockets, cfg.BatchSize) }
+	b.sendPool.New = func() any { return newSendBatch(cfg.SrcSockets, sendChunk(cfg.BatchSize)) }
 	return b, nil
 }
 

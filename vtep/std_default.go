@@ -36,3 +36,6 @@ func (b *StdBind) Close() error { return nil }
 func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 	return fmt.Errorf("vtep: send %s: %w", dst, errors.ErrUnsupported)
 }
+
+// ReceiveBuffered returns nil off Linux: Open never succeeds there.
+func (b *StdBind) ReceiveBuffered() []func() bool { return nil }

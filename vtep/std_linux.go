@@ -165,6 +165,28 @@ func (b *StdBind) ReceiveFDs() []int {
 	return fds
 }
 
+// ReceiveBuffered returns, in the order of the ReceiveFuncs Open
+// returned, one function per ReceiveFunc that reports whether it holds
+// packets already received from the kernel but not returned yet (the
+// rest of a UDP_GRO datagram train): its next call returns them without
+// a system call, and its socket does not show them as readable, so a
+// poll loop (Config.NoWait) must call it again instead of waiting while
+// the function reports true. Each function may only be called by the
+// goroutine that drives its ReceiveFunc. While the Bind is not open it
+// returns nil.
+func (b *StdBind) ReceiveBuffered() []func() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if len(b.receivers) == 0 {
+		return nil
+	}
+	fns := make([]func() bool, len(b.receivers))
+	for i, r := range b.receivers {
+		fns[i] = r.buffered
+	}
+	return fns
+}
+
 // setReusePort sets SO_REUSEPORT on a bound socket so that sockets bound
 // later with SO_REUSEPORT join it in one reuseport group (Linux creates the
 // group when the second socket binds).

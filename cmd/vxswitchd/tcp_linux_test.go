@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/vtep"
 )
 
 // TestPrivilegedTCPIntegrity moves 64 MiB of pseudo-random data over TCP
@@ -36,6 +38,19 @@ func TestPrivilegedTCPIntegrity(t *testing.T) {
 			l, ctx := startLab(t, lab.Config{Hosts: 2, ExtraArgs: tt.args})
 			hs := l.Hosts()
 			mustPing(t, ctx, hs[0], hs[1].Overlay.Addr(), 1)
+			// With offloads the daemon caps the TAP's super-frames at what
+			// one UDP_SEGMENT send carries; without, it leaves the
+			// kernel's default.
+			for _, h := range hs {
+				mtu, segs := tapGSO(t, ctx, h)
+				want := 65535
+				if tt.name == "offload" {
+					want = vtep.SegmentsPerSend(mtu)
+				}
+				if segs != want {
+					t.Errorf("gso_max_segs of %s on %s (MTU %d): %d, want %d", lab.TAPDev, h.Name, mtu, segs, want)
+				}
+			}
 			for _, dir := range []struct{ from, to *lab.Host }{{hs[0], hs[1]}, {hs[1], hs[0]}} {
 				sum, retrans, rate := transfer(t, ctx, dir.from, dir.to, 64<<20)
 				if sum.sent != sum.received {
@@ -45,6 +60,24 @@ func TestPrivilegedTCPIntegrity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tapGSO returns the MTU and gso_max_segs of h's TAP, as ip(8) reports
+// them.
+func tapGSO(t *testing.T, ctx context.Context, h *lab.Host) (mtu, segs int) {
+	t.Helper()
+	out, err := h.Run(ctx, "ip", "-j", "-d", "link", "show", "dev", lab.TAPDev)
+	if err != nil {
+		t.Fatalf("ip link show %s on %s: %v: %s", lab.TAPDev, h.Name, err, out)
+	}
+	var links []struct {
+		MTU  int `json:"mtu"`
+		Segs int `json:"gso_max_segs"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		t.Fatalf("parse ip link show: %v: %s", err, out)
+	}
+	return links[0].MTU, links[0].Segs
 }
 
 type sums struct{ sent, received [sha256.Size]byte }

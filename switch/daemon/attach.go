@@ -24,6 +24,7 @@ import (
 	vswitch "github.com/vxswitch/vxswitch/switch"
 	"github.com/vxswitch/vxswitch/switch/api"
 	"github.com/vxswitch/vxswitch/switch/tap"
+	"github.com/vxswitch/vxswitch/vtep"
 )
 
 // AttacherConfig configures an Attacher.
@@ -71,15 +72,24 @@ func (o PortOptions) tapConfig(c tap.Config, log *slog.Logger) tap.Config {
 	return c
 }
 
-// setTxQueueLen applies TxQueueLen to the device called name in the
-// calling thread's network namespace; a failure only costs burst
-// tolerance, so it is logged, not returned.
-func (o PortOptions) setTxQueueLen(name string, log *slog.Logger) {
-	if o.TxQueueLen <= 0 {
-		return
+// tuneLink sets the link options of a TAP the daemon created or
+// re-opened, in the calling thread's network namespace (the TAP's): the
+// transmit queue length (TxQueueLen) and, on a TAP with TCP or UDP
+// segmentation offload, its gso_max_segs to vtep.SegmentsPerSend of its
+// MTU, so that each super-frame the kernel hands over leaves in one
+// UDP_SEGMENT send. Either failure only costs burst tolerance or
+// throughput, so it is logged, not returned.
+func (o PortOptions) tuneLink(t *tap.TAP, log *slog.Logger) {
+	name := t.Name()
+	if o.TxQueueLen > 0 {
+		if err := tap.LinkSetTxQueueLen(name, o.TxQueueLen); err != nil {
+			log.Warn("cannot set the TAP's transmit queue length", "tap", name, "err", err)
+		}
 	}
-	if err := tap.LinkSetTxQueueLen(name, o.TxQueueLen); err != nil {
-		log.Warn("cannot set the TAP's transmit queue length", "tap", name, "err", err)
+	if off := t.Offloads(); off.TSO4 || off.TSO6 || off.USO {
+		if err := tap.LinkSetGSOMaxSegments(name, vtep.SegmentsPerSend(t.MTU())); err != nil {
+			log.Warn("cannot cap the TAP's super-frames at one UDP send (throughput only)", "tap", name, "err", err)
+		}
 	}
 }
 
@@ -244,7 +254,7 @@ func (a *Attacher) Attach(_ context.Context, req api.AttachRequest) (api.Attachm
 		var err error
 		t, err = tap.Create(a.cfg.Ports.tapConfig(tap.Config{Name: att.IfName, MTU: att.MTU, MAC: att.MAC, Up: true, Persist: true}, a.log))
 		if err == nil {
-			a.cfg.Ports.setTxQueueLen(att.IfName, a.log)
+			a.cfg.Ports.tuneLink(t, a.log)
 		}
 		return err
 	})
@@ -391,6 +401,9 @@ func (a *Attacher) readoptOne(att *api.Attachment) error {
 		// Re-opening a persistent TAP sets its flags (the virtio-net
 		// header) and offloads afresh; MTU, MAC and state stay as they are.
 		t, err = tap.Create(a.cfg.Ports.tapConfig(tap.Config{Name: att.IfName, Persist: true}, a.log))
+		if err == nil {
+			a.cfg.Ports.tuneLink(t, a.log)
+		}
 		return err
 	})
 	if err != nil {
@@ -456,7 +469,7 @@ func setupGateway(sw *vswitch.Switch, g Gateway, mtu int, addVNI func(uint32) er
 	if err != nil {
 		return fmt.Errorf("gateway %d:%s: %w", g.VNI, g.Prefix, err)
 	}
-	opts.setTxQueueLen(g.Name(), log)
+	opts.tuneLink(t, log)
 	if out, err := exec.Command("ip", "addr", "replace", g.Prefix.String(), "dev", g.Name()).CombinedOutput(); err != nil {
 		t.Close()
 		tap.Delete(g.Name())

@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 			}
 			queues = append(queues, q)
 		}
-		ports.setTxQueueLen(t.Name, log)
+		ports.tuneLink(dev, log)
 		log.Info("TAP port up", "tap", t.Name, "vni", t.VNI, "mac", dev.HardwareAddr(), "mtu", dev.MTU(), "offloads", dev.Offloads().String(), "queues", 1+len(queues))
 		if _, err := sw.AddPort(dev, vswitch.PortConfig{VNI: t.VNI, LocalMACs: []encap.MAC{dev.HardwareAddr()}, Queues: queues}); err != nil {
 			closeAll()

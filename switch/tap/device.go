@@ -41,6 +41,13 @@ type Device interface {
 // reader goroutine per device (TAP). PollFD returns the descriptor to wait
 // on for POLLIN when the device's Read never waits (Config.NoWait), and -1
 // when Read waits itself. The loop must stop polling before Close.
+//
+// Buffered reports whether Read holds frames it has taken from the kernel
+// but not returned yet (the rest of a super-frame that did not fit the
+// last batch): the next Read returns them at once, and PollFD does not
+// show them, so a poll loop must call Read again instead of waiting while
+// Buffered is true. It is called by the goroutine that calls Read.
 type Polled interface {
 	PollFD() int
+	Buffered() bool
 }

@@ -93,3 +93,16 @@ func LinkSetTxQueueLen(name string, n int) error { return linkUnsupported("set t
 
 // PollFD returns -1: off Linux no TAP is driven by a poll loop.
 func (t *TAP) PollFD() int { return -1 }
+
+// Buffered implements Polled.
+func (t *TAP) Buffered() bool { return false }
+
+// LinkSetGSOMaxSegments is not supported outside Linux.
+func LinkSetGSOMaxSegments(name string, n int) error {
+	return linkUnsupported("set gso_max_segs", name)
+}
+
+// LinkGSOMaxSegments is not supported outside Linux.
+func LinkGSOMaxSegments(name string) (int, error) {
+	return 0, linkUnsupported("get gso_max_segs", name)
+}

@@ -80,6 +80,7 @@ type ipLink struct {
 	Flags    []string `json:"flags"`
 	MTU      int      `json:"mtu"`
 	Address  string   `json:"address"`
+	GSOSegs  int      `json:"gso_max_segs"`
 	LinkInfo struct {
 		Kind string `json:"info_kind"`
 		Data struct {
@@ -712,6 +713,57 @@ func TestPrivilegedTAPSetters(t *testing.T) {
 	}
 }
 
+// TestPrivilegedLinkGSOMaxSegments sets a TAP's gso_max_segs over
+// rtnetlink and checks it with ip(8), and that bad requests fail clearly.
+func TestPrivilegedLinkGSOMaxSegments(t *testing.T) {
+	ns := newTestNS(t)
+	tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), Offload: true, Up: true})
+	name := tp.Name()
+	l, _ := showLink(t, ns, name)
+	if l.GSOSegs != 65535 {
+		t.Fatalf("unexpected gso_max_segs of a new TAP: want 65535 (the kernel default), got %d", l.GSOSegs)
+	}
+	for _, n := range []int{44, 1, 65535, 7} {
+		var got int
+		err := ns.Do(func() (err error) {
+			if err := LinkSetGSOMaxSegments(name, n); err != nil {
+				return err
+			}
+			got, err = LinkGSOMaxSegments(name)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("LinkSetGSOMaxSegments(%d): %v", n, err)
+		}
+		l, _ := showLink(t, ns, name)
+		if got != n || l.GSOSegs != n {
+			t.Errorf("after LinkSetGSOMaxSegments(%d): LinkGSOMaxSegments %d, ip link gso_max_segs %d", n, got, l.GSOSegs)
+		}
+	}
+	tests := []struct {
+		name string
+		dev  string
+		n    int
+		want error
+	}{
+		{"zero segments", name, 0, nil},
+		{"too many segments", name, 65536, nil},
+		{"no such link", "vxnosuchlink0", 44, unix.ENODEV},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ns.Do(func() error { return LinkSetGSOMaxSegments(tt.dev, tt.n) })
+			var oe *OpError
+			if !errors.As(err, &oe) || oe.Op != "set gso_max_segs" || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Errorf("unexpected error: want an OpError %q wrapping %v, got %v", "set gso_max_segs", tt.want, err)
+			}
+		})
+	}
+	if l, _ := showLink(t, ns, name); l.GSOSegs != 7 {
+		t.Errorf("a refused request changed gso_max_segs: want 7, got %d", l.GSOSegs)
+	}
+}
+
 // TestPrivilegedTAPAllocs asserts that Read and Write allocate nothing.
 func TestPrivilegedTAPAllocs(t *testing.T) {
 	ns := newTestNS(t)
@@ -879,6 +931,140 @@ func TestPrivilegedTAPNoWait(t *testing.T) {
 			tp.Close()
 			if _, err := tp.Read(bufs, sizes, offset); !errors.Is(err, os.ErrClosed) {
 				t.Errorf("Read after Close: %v, want os.ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestPrivilegedTAPReadKeepsSuperFramesWhole hands an offload TAP TSO
+// super-frames through a packet socket with PACKET_VNET_HDR (the kernel
+// passes them to the TAP unsegmented) and checks that Read returns whole
+// super-frames per batch: a super-frame that does not fit in the rest of
+// a batch starts the next one, Buffered reports it meanwhile, and the
+// segments come out in order. Only a super-frame larger than a whole
+// batch is split over Reads.
+func TestPrivilegedTAPReadKeepsSuperFramesWhole(t *testing.T) {
+	for _, noWait := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noWait=%v", noWait), func(t *testing.T) {
+			ns := newTestNS(t)
+			tp := createIn(t, ns, Config{Name: testutil.UniqueName("vxtp"), MAC: testTAPMAC, Up: true, Offload: true, NoWait: noWait})
+			if !tp.Offloads().TSO4 {
+				t.Skipf("kernel refused TSO4: %v", tp.Offloads())
+			}
+			var ps int
+			err := ns.Do(func() (err error) {
+				ps, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				return unix.SetsockoptInt(ps, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1)
+			})
+			if err != nil {
+				t.Fatalf("packet socket with PACKET_VNET_HDR: %v", err)
+			}
+			t.Cleanup(func() { unix.Close(ps) })
+			sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: tp.Index(), Halen: 6}
+			copy(sa.Addr[:], testTAPMAC[:])
+
+			const mss = 200
+			seq := uint32(1000)
+			// send queues a TSO super-frame of segs segments of one flow.
+			send := func(segs int) {
+				t.Helper()
+				payload := segs * mss
+				pkt := make([]byte, encap.VirtioNetHdrLen+14+20+20+payload)
+				encap.VirtioNetHdr(pkt).Encode(&encap.VirtioNetHdrFields{
+					Flags: encap.VirtioNetHdrFNeedsCsum, GSOType: encap.VirtioNetHdrGSOTCPv4,
+					HdrLen: 54, GSOSize: mss, CsumStart: 34, CsumOffset: 16,
+				})
+				f := pkt[encap.VirtioNetHdrLen:]
+				copy(f[0:6], testTAPMAC[:])
+				copy(f[6:12], testSrcMAC[:])
+				binary.BigEndian.PutUint16(f[12:], unix.ETH_P_IP)
+				ip := f[14:]
+				ip[0], ip[8], ip[9] = 0x45, 64, unix.IPPROTO_TCP
+				binary.BigEndian.PutUint16(ip[2:], uint16(40+payload))
+				binary.BigEndian.PutUint16(ip[6:], 0x4000) // DF
+				copy(ip[12:], []byte{198, 18, 0, 1, 198, 18, 0, 2})
+				tcp := ip[20:]
+				binary.BigEndian.PutUint16(tcp[0:], 40000)
+				binary.BigEndian.PutUint16(tcp[2:], 5201)
+				binary.BigEndian.PutUint32(tcp[4:], seq)
+				tcp[12], tcp[13] = 5<<4, 0x10 // ACK
+				binary.BigEndian.PutUint16(tcp[14:], 1000)
+				for i := range payload {
+					tcp[20+i] = byte(i / mss) // segment number within this super-frame
+				}
+				seq += uint32(payload)
+				if err := unix.Sendto(ps, pkt, 0, sa); err != nil {
+					t.Fatalf("sendto (super-frame of %d segments): %v", segs, err)
+				}
+			}
+
+			bs := tp.BatchSize()
+			bufs, sizes := make([][]byte, bs), make([]int, bs)
+			for i := range bufs {
+				bufs[i] = make([]byte, 2048)
+			}
+			const offset = encap.VXLANHeaderLen
+			next := uint32(1000)
+			// read returns the segment counts of one Read, checking that
+			// the segments continue the stream in order.
+			read := func() int {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					n, err := tp.Read(bufs, sizes, offset)
+					if err != nil {
+						t.Fatalf("Read: %v", err)
+					}
+					if n == 0 && time.Now().Before(deadline) {
+						time.Sleep(time.Millisecond) // NoWait: nothing queued yet
+						continue
+					}
+					for i := range n {
+						tcp := encap.TCP(encap.IPv4(encap.Ethernet(bufs[i][offset : offset+sizes[i]]).Payload()).Payload())
+						if got := tcp.SequenceNumber(); got != next {
+							t.Fatalf("segment %d of the Read: sequence %d, want %d", i, got, next)
+						}
+						next += mss
+					}
+					return n
+				}
+			}
+
+			// Three super-frames of 50 segments: 2 fit in a batch of 128,
+			// the third waits for the next Read.
+			for range 3 {
+				send(50)
+			}
+			time.Sleep(50 * time.Millisecond) // let all three reach the TAP's queue
+			if n := read(); n != 100 {
+				t.Errorf("first Read: %d frames, want 100 (two whole super-frames of 50)", n)
+			}
+			if !tp.Buffered() {
+				t.Errorf("Buffered after a Read that left a super-frame: false, want true")
+			}
+			if n := read(); n != 50 {
+				t.Errorf("second Read: %d frames, want 50 (the super-frame kept back)", n)
+			}
+			if tp.Buffered() {
+				t.Errorf("Buffered after the last segment: true, want false")
+			}
+			// A super-frame larger than a batch is split over Reads.
+			big := bs + 20
+			if big*mss > 65000 {
+				t.Fatalf("test super-frame of %d segments too large", big)
+			}
+			send(big)
+			if n := read(); n != bs {
+				t.Errorf("Read of a super-frame of %d segments: %d frames, want a full batch of %d", big, n, bs)
+			}
+			if !tp.Buffered() {
+				t.Errorf("Buffered in the middle of a super-frame: false, want true")
+			}
+			if n := read(); n != 20 {
+				t.Errorf("Read of the rest: %d frames, want 20", n)
 			}
 		})
 	}

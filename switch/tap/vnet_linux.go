@@ -201,9 +201,19 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 			continue
 		}
 		v.super, v.nseg, v.nextSeg = super, nseg, 0
+		if n > 0 && nseg > max-n {
+			// Keep a super-frame whole within one batch: it starts the
+			// next Read (Buffered reports it). Its segments then leave
+			// together, in one UDP_SEGMENT send, instead of as the tail
+			// of one send and the head of the next.
+			break
+		}
 	}
 	return n, nil
 }
+
+// Buffered implements Polled: the rest of a super-frame is held.
+func (t *TAP) Buffered() bool { return t.vnet != nil && t.vnet.super != nil }
 
 // writeVnet is Write for a TAP with offloads: it coalesces the batch
 // (unless GRO is off) and writes each frame or super-frame with its

@@ -279,6 +279,36 @@ func TestStdBindGSOOversize(t *testing.T) {
 	}
 }
 
+// TestSendBatchReset: after a Send, the pooled sendBatch must hold no
+// pointer to the caller's buffers (Send does not retain bufs), in any
+// message or iovec it used, also after a larger Send before a smaller one.
+func TestSendBatchReset(t *testing.T) {
+	sb := newSendBatch(2, sendChunk(DefaultBatchSize))
+	buf := make([]byte, 1400)
+	for _, n := range []int{200, 3, 100} { // datagrams of one group
+		iovs := sb.iovs[:n]
+		for i := range iovs {
+			iovs[i].Base = &buf[0]
+			iovs[i].SetLen(len(buf) - i%2) // runs of 2: many messages
+		}
+		sb.queued[0] = n
+		if m := sb.build(iovs, 64, maxPayload4); m < n/2 {
+			t.Fatalf("build(%d datagrams) made %d messages, want at least %d", n, m, n/2)
+		}
+		sb.reset()
+		for i := range sb.msgs {
+			if sb.msgs[i].Hdr.Iov != nil || sb.msgs[i].Hdr.Control != nil {
+				t.Fatalf("after a Send of %d: message %d still points at %p", n, i, sb.msgs[i].Hdr.Iov)
+			}
+		}
+		for i := range sb.iovs {
+			if sb.iovs[i].Base != nil {
+				t.Fatalf("after a Send of %d: iovec %d still points at the caller's buffer", n, i)
+			}
+		}
+	}
+}
+
 func TestGSORun(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -102,6 +102,7 @@ type sendBatch struct {
 	iovs   []unix.Iovec    // sockets*batch; group s is iovs[s*batch:][:queued[s]]
 	queued []int           // iovecs queued per socket
 	msgs   []unix.Mmsghdr  // batch; messages over the group being sent
+	built  int             // msgs[:built] may hold references (cleared by reset)
 	segs   []int           // segs[m] is the iovec (datagram) count of msgs[m]
 	ctrl   []byte          // batch*gsoControlSize; msgs[m]'s control message
 	single [1]unix.Mmsghdr // one datagram of a GSO message resent alone
@@ -164,6 +165,7 @@ func (sb *sendBatch) build(iovs []unix.Iovec, maxSeg, maxPayload int) int {
 		sb.segs[m] = k
 		i += k
 	}
+	sb.built = max(sb.built, m)
 	return m
 }
 
@@ -174,7 +176,8 @@ func (sb *sendBatch) reset() {
 		clear(sb.iovs[s*sb.batch : s*sb.batch+q])
 		sb.queued[s] = 0
 	}
-	clear(sb.msgs)
+	clear(sb.msgs[:sb.built])
+	sb.built = 0
 	sb.single[0] = unix.Mmsghdr{}
 	sb.ms = nil
 }

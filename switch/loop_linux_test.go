@@ -3,6 +3,7 @@ package vswitch
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -290,5 +291,56 @@ func TestPolledDeviceNeedsSingleLoop(t *testing.T) {
 	_, err := l.hosts[0].sw.AddPort(d, PortConfig{VNI: 42})
 	if err == nil || !strings.Contains(err.Error(), "SingleLoop") {
 		t.Fatalf("unexpected AddPort error:\n- want: ... needs Config.SingleLoop\n-  got: %v", err)
+	}
+}
+
+// TestSingleLoopStopTheWorld: while traffic flows the loop waits with a
+// raw ppoll that keeps its P (rawPpoll), so the runtime can stop it for a
+// GC only through a preemption signal, which the loop must answer by
+// yielding. Garbage collections (each stops the world twice) run between
+// and during bursts, and after the loop went idle (an ordinary wait); each
+// must finish, and the frames keep flowing. A loop that went back into
+// its raw wait after EINTR without passing a preemption point would hang
+// runtime.GC here.
+func TestSingleLoopStopTheWorld(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the loop waits raw only with GOMAXPROCS > 1")
+	}
+	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true}})
+	h0, h1 := l.hosts[0], l.hosts[1]
+	l.flood(42, h0, h1)
+	a := newPairDev(t, "vxpa")
+	if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
+		t.Fatalf("AddPort: %v", err)
+	}
+	remote := h1.addPort("vxtap0", 42)
+	la, peer := mac(0, 1), mac(1, 1)
+	gc := func(when string) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { runtime.GC(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(waitTimeout):
+			t.Fatalf("runtime.GC %s did not return within %v: the loop does not yield", when, waitTimeout)
+		}
+	}
+	for round := range 20 {
+		for i := range 10 {
+			f := ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100)
+			f[len(f)-1] = byte(i)
+			a.send(t, f)
+		}
+		gc("during a burst")
+		for i := range 10 {
+			if got := waitFrame(t, remote); got[len(got)-1] != byte(i) {
+				t.Fatalf("round %d: frame %d arrived as number %d", round, i, got[len(got)-1])
+			}
+		}
+		gc("right after a burst (raw wait)")
+		if round%5 == 4 {
+			time.Sleep(5 * rawWaitMax) // idle: the loop waits as a blocking call
+			gc("while idle")
+		}
 	}
 }

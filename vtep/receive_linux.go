@@ -101,7 +101,8 @@ func (r *receiver) close() { r.closed.Store(true) }
 
 func (r *receiver) recvmmsg(fd uintptr) bool {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+		// Raw: the socket is non-blocking (see internal/rawfd).
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(&r.hs[0])), uintptr(r.cnt), 0, 0, 0)
 		switch errno {
 		case unix.EINTR:

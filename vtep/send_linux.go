@@ -192,7 +192,8 @@ func (sb *sendBatch) sendmmsg(fd uintptr) bool {
 		}
 	}
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		// Raw: the socket is non-blocking (see internal/rawfd).
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&sb.ms[0])), uintptr(len(sb.ms)), 0, 0, 0)
 		switch errno {
 		case unix.EINTR:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,7 +52,16 @@ func (t *TAP) initReader(cfg Config) error {
 func (r *reader) read(fd uintptr) bool {
 	r.calls++
 	for {
-		n, err := unix.Read(int(fd), r.buf)
+		// Raw: the descriptor is non-blocking (see internal/rawfd).
+		var p unsafe.Pointer // nil for an empty buffer
+		if len(r.buf) > 0 {
+			p = unsafe.Pointer(&r.buf[0])
+		}
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(p), uintptr(len(r.buf)))
+		var err error
+		if e != 0 {
+			err = e
+		}
 		switch err {
 		case unix.EINTR:
 			continue
@@ -62,7 +72,7 @@ func (r *reader) read(fd uintptr) bool {
 			}
 			return false // the conn waits until readable and calls again
 		}
-		r.n, r.err = n, err
+		r.n, r.err = int(n), err
 		return true
 	}
 }

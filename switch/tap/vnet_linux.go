@@ -281,7 +281,8 @@ func (t *TAP) writePieces() error {
 // writev is the RawConn.Write callback of writePieces.
 func (t *TAP) writev(fd uintptr) bool {
 	v := t.vnet
-	r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(len(v.iov)))
+	// Raw: the descriptor is non-blocking (see internal/rawfd).
+	r, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(len(v.iov)))
 	switch {
 	case e == unix.EAGAIN:
 		return false // wait until writable

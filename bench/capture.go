@@ -119,7 +119,7 @@ func RunCapture(ctx context.Context, o Options) (rows []CaptureRow, err error) {
 // iperf3TCP runs one iperf3 TCP client test from the rig's client to its
 // server with extra arguments.
 func (r *rig) iperf3TCP(ctx context.Context, args ...string) (Iperf3Result, error) {
-	out, err := r.run(ctx, r.client, "iperf3", append([]string{"-c", r.serverAddr(), "-p", iperf3Port, "-J"}, args...)...)
+	out, err := r.run(ctx, r.client, "iperf3", r.tcpArgs(append([]string{"-J"}, args...)...)...)
 	if err != nil {
 		return Iperf3Result{}, err
 	}

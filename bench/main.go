@@ -28,7 +28,7 @@ Builds a two-host network-namespace lab (bench/lab) with vxswitchd on both
 hosts, measures it, tears it down, then does the same with the kernel's
 vxlan driver on both hosts, and prints metric | vxswitchd | kernel | ratio.
 Measured from h0 (198.18.0.1) to h1 (198.18.0.2) over VXLAN:
-  tcp_1_stream, tcp_4_streams   iperf3 -c ... -t DURATION [-P 4] -J
+  tcp_1_stream, tcp_4_streams   iperf3 -c ... [-C ALGO] -t DURATION [-P 4] -J
   udp_64B_pps_0.1pct_loss       RFC 2544 binary search with iperf3 -u -l 18 -w 4M
   latency_p50, latency_p99      sockperf ping-pong --full-rtt (ICMP fallback)
   cpu_seconds_per_gb            vxswitchd: the daemons' utime+stime;
@@ -59,6 +59,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Name, "name", "vxbench", "namespace prefix of the rigs")
 	daemonArgs := fs.String("daemon-args", "", "extra vxswitchd `flags`, space-separated, e.g. \"--offload=false\" for the plain per-frame data path")
 	fs.BoolVar(&o.IPv6, "ipv6", false, "run both rigs on an IPv6 underlay")
+	fs.StringVar(&o.Congestion, "congestion", "", "TCP congestion control of the TCP tests (iperf3 -C `algo`, e.g. cubic or bbr); default: the system's (net.ipv4.tcp_congestion_control). The results name the one used")
 	captureCost := fs.Bool("capture", false, "instead: measure what packet capture costs (TCP with no capture, a capture filtered to nothing, a full capture to a file)")
 	gossipBench := fs.Bool("gossip", false, "instead: measure gossip convergence with in-process members on loopback (no root needed); writes DIR/gossip.json and DIR/gossip.svg")
 	gossipSizes := fs.String("gossip-n", "10,50,100,200", "comma-separated cluster `sizes` for --gossip")

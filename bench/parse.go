@@ -28,6 +28,9 @@ type Iperf3Result struct {
 	// Retransmits is the sender's TCP retransmission count (TCP only;
 	// iperf3 reads it from the kernel's TCP_INFO).
 	Retransmits int64
+	// Congestion is the sender's TCP congestion control (TCP only, when
+	// iperf3 reports it), e.g. "cubic" or "bbr".
+	Congestion string
 }
 
 // LossFraction is LostPackets/Packets, from 0 to 1 (1 when nothing was
@@ -54,6 +57,7 @@ type iperf3JSON struct {
 		Sum         *iperf3Sum `json:"sum"`          // UDP: sender side plus the server's loss count
 		SumReceived *iperf3Sum `json:"sum_received"` // TCP: receiver side
 		SumSent     *iperf3Sum `json:"sum_sent"`     // TCP: sender side (retransmits)
+		Congestion  string     `json:"sender_tcp_congestion"`
 	} `json:"end"`
 }
 
@@ -84,6 +88,9 @@ func ParseIperf3(out []byte, udp bool) (Iperf3Result, error) {
 			return Iperf3Result{}, fmt.Errorf("%w: iperf3 retransmits out of range: %d", ErrParse, j.End.SumSent.Retransmits)
 		}
 		r.Retransmits = j.End.SumSent.Retransmits
+	}
+	if !udp {
+		r.Congestion = j.End.Congestion
 	}
 	return r, nil
 }

@@ -75,6 +75,11 @@ type Options struct {
 	DaemonArgs []string
 	// IPv6 runs both rigs on an IPv6 underlay (2001:db8::/64).
 	IPv6 bool
+	// Congestion is the TCP congestion control of the TCP tests (iperf3
+	// -C), e.g. "cubic"; "" keeps the system's default
+	// (net.ipv4.tcp_congestion_control). Each TCP metric's Method names
+	// the one used.
+	Congestion string
 	// Dir holds the daemons' logs; default a new temporary directory.
 	Dir string
 	// Logf, if not nil, receives progress lines.
@@ -411,13 +416,31 @@ func (r *rig) serverAddr() string { return r.server.Overlay.Addr().String() }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
 
+// tcpArgs is the iperf3 client command line of a TCP test: the server,
+// the congestion control asked for (Options.Congestion), then args.
+func (r *rig) tcpArgs(args ...string) []string {
+	a := []string{"-c", r.serverAddr(), "-p", iperf3Port}
+	if r.o.Congestion != "" {
+		a = append(a, "-C", r.o.Congestion)
+	}
+	return append(a, args...)
+}
+
+// ccNote is the congestion control a TCP test ran with, for a Method.
+func ccNote(res Iperf3Result) string {
+	if res.Congestion == "" {
+		return ""
+	}
+	return ", congestion control " + res.Congestion
+}
+
 // measureTCP1 measures one TCP stream and the CPU it costs.
 func (r *rig) measureTCP1(ctx context.Context) error {
 	before, err := r.cpuSample()
 	if err != nil {
 		return err
 	}
-	out, err := r.run(ctx, r.client, "iperf3", "-c", r.serverAddr(), "-p", iperf3Port, "-t", secs(r.o.Duration), "-J")
+	out, err := r.run(ctx, r.client, "iperf3", r.tcpArgs("-t", secs(r.o.Duration), "-J")...)
 	if err != nil {
 		return err
 	}
@@ -429,7 +452,7 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.sr.Metrics[MetricTCP1] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s", Method: "iperf3 TCP, 1 stream, receiver rate"}
+	r.sr.Metrics[MetricTCP1] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s", Method: "iperf3 TCP, 1 stream, receiver rate" + ccNote(res)}
 	r.sr.Metrics[MetricRetrans] = Metric{Value: float64(res.Retransmits), Unit: "segments", Method: "iperf3 sum_sent.retransmits of the 1-stream TCP test"}
 	gb := float64(res.Bytes) / 1e9
 	if gb <= 0 {
@@ -484,7 +507,7 @@ func (r *rig) cpuSample() (cpuSample, error) {
 
 // measureTCP4 measures four parallel TCP streams.
 func (r *rig) measureTCP4(ctx context.Context) error {
-	out, err := r.run(ctx, r.client, "iperf3", "-c", r.serverAddr(), "-p", iperf3Port, "-t", secs(r.o.Duration), "-P", "4", "-J")
+	out, err := r.run(ctx, r.client, "iperf3", r.tcpArgs("-t", secs(r.o.Duration), "-P", "4", "-J")...)
 	if err != nil {
 		return err
 	}
@@ -492,7 +515,7 @@ func (r *rig) measureTCP4(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.sr.Metrics[MetricTCP4] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s", Method: "iperf3 TCP, 4 streams (-P 4), receiver rate"}
+	r.sr.Metrics[MetricTCP4] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s", Method: "iperf3 TCP, 4 streams (-P 4), receiver rate" + ccNote(res)}
 	return nil
 }
 

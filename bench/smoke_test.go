@@ -45,7 +45,8 @@ func TestPrivilegedBenchSmoke(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	args := []string{"--duration", "1s", "--trial", "1s", "--iterations", "2", "--name", name, "--out", out}
+	// reno is built into every kernel, so --congestion can always ask for it.
+	args := []string{"--duration", "1s", "--trial", "1s", "--iterations", "2", "--name", name, "--out", out, "--congestion", "reno"}
 	var stderr strings.Builder
 	if code := Main(ctx, args, io.Discard, &stderr); code != 0 {
 		t.Fatalf("unexpected exit code:\n- want: 0\n-  got: %d\n%s", code, stderr.String())
@@ -73,6 +74,11 @@ func TestPrivilegedBenchSmoke(t *testing.T) {
 		}
 		if m := s.Metrics[MetricTCP1]; m.Value <= 0 {
 			t.Errorf("side %s: unexpected TCP throughput %v", side, m.Value)
+		}
+		for _, m := range []string{MetricTCP1, MetricTCP4} {
+			if got := s.Metrics[m].Method; !strings.HasSuffix(got, "congestion control reno") {
+				t.Errorf("side %s: %s method %q does not name the congestion control asked for (reno)", side, m, got)
+			}
 		}
 	}
 	if _, err := os.Stat(filepath.Join(out, "results.svg")); err != nil {

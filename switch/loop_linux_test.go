@@ -2,6 +2,7 @@ package vswitch
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/switch/tap/taptest"
 )
 
 // pairDev is a tap.Device and tap.Polled over one end of an AF_UNIX
@@ -152,6 +154,27 @@ func (d *pairDev) recv(t testing.TB) []byte {
 	}
 }
 
+// sendBurst sends n numbered IPv4 frames from src (at srcIP) to dst
+// through dev, runs each of meanwhile (if any) once all are sent, and
+// checks that all n arrive at remote in order and from src.
+func sendBurst(t *testing.T, dev *pairDev, src encap.MAC, srcIP netip.Addr, dst encap.MAC, n int, remote *taptest.ChannelTAP, meanwhile ...func()) {
+	t.Helper()
+	for i := range n {
+		f := ipv4Frame(dst, src, srcIP, overlayIP(1, 1), 100)
+		f[len(f)-1] = byte(i)
+		dev.send(t, f)
+	}
+	for _, fn := range meanwhile {
+		fn()
+	}
+	for i := range n {
+		f := waitFrame(t, remote)
+		if got := f[len(f)-1]; got != byte(i) || encap.Ethernet(f).Source() != src {
+			t.Fatalf("%s: burst frame %d arrived as number %d from %s", dev.name, i, got, encap.Ethernet(f).Source())
+		}
+	}
+}
+
 // TestSingleLoop drives two polled ports with the single loop, in a switch
 // whose bind (the in-memory fabric) has no descriptors, so its receivers
 // keep their goroutines: frames from a polled port reach the remote host,
@@ -188,18 +211,7 @@ func TestSingleLoop(t *testing.T) {
 	// in order.
 	remote.Inbound <- ipv4Frame(la, peer, overlayIP(1, 1), overlayIP(0, 1), 64) // learn peer behind h1
 	a.recv(t)
-	const burst = 200
-	for i := range burst {
-		f := ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100)
-		f[len(f)-1] = byte(i)
-		a.send(t, f)
-	}
-	for i := range burst {
-		f := waitFrame(t, remote)
-		if got := f[len(f)-1]; got != byte(i) {
-			t.Fatalf("burst frame %d arrived as number %d", i, got)
-		}
-	}
+	sendBurst(t, a, la, overlayIP(0, 1), peer, 200, remote)
 
 	// A device that hands out short batches and reports the rest as
 	// Buffered (its descriptor is empty by then) is served again without
@@ -209,18 +221,7 @@ func TestSingleLoop(t *testing.T) {
 	if _, err := h0.sw.AddPort(c, PortConfig{VNI: 42}); err != nil {
 		t.Fatalf("AddPort %s: %v", c.name, err)
 	}
-	lc := mac(0, 3)
-	for i := range burst {
-		f := ipv4Frame(peer, lc, overlayIP(0, 3), overlayIP(1, 1), 100)
-		f[len(f)-1] = byte(i)
-		c.send(t, f)
-	}
-	for i := range burst {
-		f := waitFrame(t, remote)
-		if got := f[len(f)-1]; got != byte(i) || encap.Ethernet(f).Source() != lc {
-			t.Fatalf("buffered burst frame %d arrived as number %d from %s", i, got, encap.Ethernet(f).Source())
-		}
-	}
+	sendBurst(t, c, mac(0, 3), overlayIP(0, 3), peer, 200, remote)
 
 	// Replies from the remote host reach port a.
 	remote.Inbound <- ipv4Frame(la, peer, overlayIP(1, 1), overlayIP(0, 1), 300)
@@ -326,17 +327,7 @@ func TestSingleLoopStopTheWorld(t *testing.T) {
 		}
 	}
 	for round := range 20 {
-		for i := range 10 {
-			f := ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100)
-			f[len(f)-1] = byte(i)
-			a.send(t, f)
-		}
-		gc("during a burst")
-		for i := range 10 {
-			if got := waitFrame(t, remote); got[len(got)-1] != byte(i) {
-				t.Fatalf("round %d: frame %d arrived as number %d", round, i, got[len(got)-1])
-			}
-		}
+		sendBurst(t, a, la, overlayIP(0, 1), peer, 10, remote, func() { gc("during a burst") })
 		gc("right after a burst (raw wait)")
 		if round%5 == 4 {
 			time.Sleep(5 * rawWaitMax) // idle: the loop waits as a blocking call

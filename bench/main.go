@@ -59,6 +59,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Name, "name", "vxbench", "namespace prefix of the rigs")
 	daemonArgs := fs.String("daemon-args", "", "extra vxswitchd `flags`, space-separated, e.g. \"--offload=false\" for the plain per-frame data path")
 	fs.BoolVar(&o.IPv6, "ipv6", false, "run both rigs on an IPv6 underlay")
+	fs.BoolVar(&o.PinHosts, "pin-hosts", false, "give each emulated host a CPU of its own on both rigs: h0's daemon and the client on CPU 0, h1's daemon and the server on CPU 1 (taskset); default: the scheduler places them")
 	fs.StringVar(&o.Congestion, "congestion", "", "TCP congestion control of the TCP tests (iperf3 -C `algo`, e.g. cubic or bbr); default: the system's (net.ipv4.tcp_congestion_control). The results name the one used")
 	captureCost := fs.Bool("capture", false, "instead: measure what packet capture costs (TCP with no capture, a capture filtered to nothing, a full capture to a file)")
 	gossipBench := fs.Bool("gossip", false, "instead: measure gossip convergence with in-process members on loopback (no root needed); writes DIR/gossip.json and DIR/gossip.svg")

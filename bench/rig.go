@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"math"
 	"os"
@@ -75,6 +76,13 @@ type Options struct {
 	DaemonArgs []string
 	// IPv6 runs both rigs on an IPv6 underlay (2001:db8::/64).
 	IPv6 bool
+	// PinHosts gives each emulated host a CPU of its own: h0's daemon
+	// (every thread) and the measuring client run on CPU 0, h1's daemon
+	// and the server on CPU 1 (modulo the CPUs there are), on both rigs.
+	// It separates what the data path costs from the scheduler's
+	// placement of four busy processes on one small machine; the default
+	// leaves placement to the scheduler.
+	PinHosts bool
 	// Congestion is the TCP congestion control of the TCP tests (iperf3
 	// -C), e.g. "cubic"; "" keeps the system's default
 	// (net.ipv4.tcp_congestion_control). Each TCP metric's Method names
@@ -336,6 +344,11 @@ func startRig(ctx context.Context, o Options, cfg lab.Config, sr *SideResult) (r
 	}
 	hs := l.Hosts()
 	r = &rig{o: o, l: l, client: hs[0], server: hs[1], sr: sr}
+	if o.PinHosts {
+		if err := r.pinDaemons(); err != nil {
+			return nil, stop, err
+		}
+	}
 	if res, err := l.PingAll(ctx); err != nil {
 		var b strings.Builder
 		lab.Summary(&b, res)
@@ -359,6 +372,7 @@ func (r *rig) record(h *lab.Host, prog string, args ...string) {
 
 // run runs a command in host h and returns its stdout.
 func (r *rig) run(ctx context.Context, h *lab.Host, prog string, args ...string) ([]byte, error) {
+	prog, args = r.pin(h, prog, args)
 	r.record(h, prog, args...)
 	cmd := h.NS.Command(ctx, prog, args...)
 	var stderr strings.Builder
@@ -379,6 +393,7 @@ func tail(b []byte) string {
 
 // background starts a server in host h and returns a func that stops it.
 func (r *rig) background(ctx context.Context, h *lab.Host, prog string, args ...string) (func(), error) {
+	prog, args = r.pin(h, prog, args)
 	r.record(h, prog, args...)
 	cmd := h.NS.Command(context.Background(), prog, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
@@ -391,6 +406,52 @@ func (r *rig) background(ctx context.Context, h *lab.Host, prog string, args ...
 		cmd.Process.Kill()
 		<-done
 	}, nil
+}
+
+// hostCPU is the CPU Options.PinHosts gives host h: 0 for the client,
+// 1 for the server, modulo the CPUs there are.
+func (r *rig) hostCPU(h *lab.Host) int {
+	if h == r.server {
+		return 1 % numCPU()
+	}
+	return 0
+}
+
+// pin prefixes a command with taskset(1) for its host's CPU when
+// Options.PinHosts is set, so the recorded command shows it.
+func (r *rig) pin(h *lab.Host, prog string, args []string) (string, []string) {
+	if !r.o.PinHosts {
+		return prog, args
+	}
+	return "taskset", append([]string{"-c", strconv.Itoa(r.hostCPU(h)), prog}, args...)
+}
+
+// pinDaemons binds every thread of each host's daemon to its host's CPU
+// (threads the Go runtime starts later inherit it).
+func (r *rig) pinDaemons() error {
+	for _, h := range []*lab.Host{r.client, r.server} {
+		pid := h.DaemonPID()
+		if pid == 0 {
+			continue
+		}
+		var set unix.CPUSet
+		set.Set(r.hostCPU(h))
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		if err != nil {
+			return fmt.Errorf("pin the daemon of %s: %w", h.Name, err)
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("pin thread %d of the daemon of %s: %w", tid, h.Name, err)
+			}
+		}
+		r.sr.Commands = append(r.sr.Commands, fmt.Sprintf("# every thread of %s's daemon (pid %d) bound to CPU %d", h.Name, pid, r.hostCPU(h)))
+	}
+	return nil
 }
 
 // waitTCP polls until the iperf3 server listens.

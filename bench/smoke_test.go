@@ -45,8 +45,11 @@ func TestPrivilegedBenchSmoke(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	// reno is built into every kernel, so --congestion can always ask for it.
-	args := []string{"--duration", "1s", "--trial", "1s", "--iterations", "2", "--name", name, "--out", out, "--congestion", "reno"}
+	// reno is built into every kernel, so --congestion can always ask for
+	// it. --pin-hosts: the measuring commands run under taskset and the
+	// daemons' threads are bound (the capture smoke test below runs
+	// unpinned).
+	args := []string{"--duration", "1s", "--trial", "1s", "--iterations", "2", "--name", name, "--out", out, "--congestion", "reno", "--pin-hosts"}
 	var stderr strings.Builder
 	if code := Main(ctx, args, io.Discard, &stderr); code != 0 {
 		t.Fatalf("unexpected exit code:\n- want: 0\n-  got: %d\n%s", code, stderr.String())
@@ -74,6 +77,23 @@ func TestPrivilegedBenchSmoke(t *testing.T) {
 		}
 		if m := s.Metrics[MetricTCP1]; m.Value <= 0 {
 			t.Errorf("side %s: unexpected TCP throughput %v", side, m.Value)
+		}
+		pinned, daemonsPinned := 0, 0
+		for _, c := range s.Commands {
+			if strings.Contains(c, " taskset -c ") {
+				pinned++
+			}
+			if strings.Contains(c, "daemon (pid") && strings.Contains(c, "bound to CPU") {
+				daemonsPinned++
+			}
+		}
+		wantDaemons := 2
+		if side == SideKernel {
+			wantDaemons = 0
+		}
+		if pinned == 0 || pinned != len(s.Commands)-daemonsPinned || daemonsPinned != wantDaemons {
+			t.Errorf("side %s: --pin-hosts: %d of %d commands under taskset, %d daemons bound (want all commands, %d daemons):\n%s",
+				side, pinned, len(s.Commands), daemonsPinned, wantDaemons, strings.Join(s.Commands, "\n"))
 		}
 		for _, m := range []string{MetricTCP1, MetricTCP4} {
 			if got := s.Metrics[m].Method; !strings.HasSuffix(got, "congestion control reno") {

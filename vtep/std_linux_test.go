@@ -664,6 +664,11 @@ func TestStdBindOutOfPoller(t *testing.T) {
 				if in != tt.inPoller {
 					t.Errorf("socket %d (fd %d): in the runtime poller = %v, want %v", i, fd, in, tt.inPoller)
 				}
+				// recvmmsg and sendmmsg are issued raw (internal/rawfd):
+				// the sockets must never block.
+				if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+					t.Errorf("socket %d (fd %d) is not non-blocking (flags %#x, %v)", i, fd, fl, err)
+				}
 			}
 			got := b.ReceiveFDs()
 			if tt.cfg.NoWait != (got != nil) || (got != nil && (len(got) != 2 || got[0] != fds[0] || got[1] != fds[1])) {

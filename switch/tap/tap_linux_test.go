@@ -839,7 +839,8 @@ func TestHelperProcessCreate(t *testing.T) {
 // TestPrivilegedTAPOutOfPoller: unless Read waits in the runtime poller
 // (PollerWait), the TAP's descriptor is outside the runtime's epoll set
 // (internal/rawfd), so frames queued do not wake the runtime's idle
-// thread; PollFD reports it only with NoWait.
+// thread; PollFD reports it only with NoWait. In every mode the
+// descriptor is non-blocking (the forwarding system calls are raw).
 func TestPrivilegedTAPOutOfPoller(t *testing.T) {
 	ns := newTestNS(t)
 	for _, tt := range []struct {
@@ -862,6 +863,11 @@ func TestPrivilegedTAPOutOfPoller(t *testing.T) {
 			}
 			if in != tt.inPoller {
 				t.Errorf("fd %d in the runtime poller = %v, want %v", tp.rd.fd, in, tt.inPoller)
+			}
+			// Read, Write and the vnet writev issue their system calls
+			// raw (internal/rawfd): they must never block.
+			if fl, err := unix.FcntlInt(uintptr(tp.rd.fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+				t.Errorf("fd %d is not non-blocking (flags %#x, %v)", tp.rd.fd, fl, err)
 			}
 			if got := tp.PollFD(); (got >= 0) != tt.cfg.NoWait || (got >= 0 && got != tp.rd.fd) {
 				t.Errorf("unexpected PollFD %d (descriptor %d, NoWait %v)", got, tp.rd.fd, tt.cfg.NoWait)

@@ -52,16 +52,7 @@ func (t *TAP) initReader(cfg Config) error {
 func (r *reader) read(fd uintptr) bool {
 	r.calls++
 	for {
-		// Raw: the descriptor is non-blocking (see internal/rawfd).
-		var p unsafe.Pointer // nil for an empty buffer
-		if len(r.buf) > 0 {
-			p = unsafe.Pointer(&r.buf[0])
-		}
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(p), uintptr(len(r.buf)))
-		var err error
-		if e != 0 {
-			err = e
-		}
+		n, err := rawIO(unix.SYS_READ, fd, r.buf)
 		switch err {
 		case unix.EINTR:
 			continue
@@ -72,9 +63,25 @@ func (r *reader) read(fd uintptr) bool {
 			}
 			return false // the conn waits until readable and calls again
 		}
-		r.n, r.err = int(n), err
+		r.n, r.err = n, err
 		return true
 	}
+}
+
+// rawIO is read(2) or write(2) (trap) of b on fd, issued with
+// RawSyscall: the TAP's descriptor is non-blocking, so the call never
+// blocks (see internal/rawfd on why not Syscall). An empty b is passed as
+// a nil pointer.
+func rawIO(trap, fd uintptr, b []byte) (int, error) {
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	n, _, e := unix.RawSyscall(trap, fd, uintptr(p), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }
 
 // errNoFrame is readFrame's result with noWait when no frame is queued.

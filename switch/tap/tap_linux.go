@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"github.com/songgao/water"
 	"golang.org/x/sys/unix"
@@ -520,17 +519,7 @@ func (t *TAP) Write(bufs [][]byte, offset int) (int, error) {
 // write is plain Write's callback: one frame with one write(2).
 func (t *TAP) write(fd uintptr) bool {
 	for {
-		// Raw: the descriptor is non-blocking (see internal/rawfd).
-		var p unsafe.Pointer // nil for an empty frame, which the kernel refuses
-		if len(t.wbuf) > 0 {
-			p = unsafe.Pointer(&t.wbuf[0])
-		}
-		r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(p), uintptr(len(t.wbuf)))
-		n := int(r)
-		var err error
-		if e != 0 {
-			err = e
-		}
+		n, err := rawIO(unix.SYS_WRITE, fd, t.wbuf)
 		switch {
 		case err == unix.EINTR:
 			continue

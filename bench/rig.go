@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"math"
 	"os"
@@ -345,7 +344,7 @@ func startRig(ctx context.Context, o Options, cfg lab.Config, sr *SideResult) (r
 	hs := l.Hosts()
 	r = &rig{o: o, l: l, client: hs[0], server: hs[1], sr: sr}
 	if o.PinHosts {
-		if err := r.pinDaemons(); err != nil {
+		if err := r.pinDaemons(ctx); err != nil {
 			return nil, stop, err
 		}
 	}
@@ -427,29 +426,19 @@ func (r *rig) pin(h *lab.Host, prog string, args []string) (string, []string) {
 }
 
 // pinDaemons binds every thread of each host's daemon to its host's CPU
-// (threads the Go runtime starts later inherit it).
-func (r *rig) pinDaemons() error {
+// with taskset -a (threads the Go runtime starts later inherit it); the
+// command is recorded with the others.
+func (r *rig) pinDaemons(ctx context.Context) error {
 	for _, h := range []*lab.Host{r.client, r.server} {
 		pid := h.DaemonPID()
 		if pid == 0 {
 			continue
 		}
-		var set unix.CPUSet
-		set.Set(r.hostCPU(h))
-		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-		if err != nil {
-			return fmt.Errorf("pin the daemon of %s: %w", h.Name, err)
+		args := []string{"-a", "-p", "-c", strconv.Itoa(r.hostCPU(h)), strconv.Itoa(pid)}
+		r.sr.Commands = append(r.sr.Commands, fmt.Sprintf("taskset %s  # every thread of %s's daemon (pid %d) bound to CPU %d", strings.Join(args, " "), h.Name, pid, r.hostCPU(h)))
+		if out, err := exec.CommandContext(ctx, "taskset", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("pin the daemon of %s: taskset: %w: %s", h.Name, err, out)
 		}
-		for _, t := range tasks {
-			tid, err := strconv.Atoi(t.Name())
-			if err != nil {
-				continue
-			}
-			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("pin thread %d of the daemon of %s: %w", tid, h.Name, err)
-			}
-		}
-		r.sr.Commands = append(r.sr.Commands, fmt.Sprintf("# every thread of %s's daemon (pid %d) bound to CPU %d", h.Name, pid, r.hostCPU(h)))
 	}
 	return nil
 }

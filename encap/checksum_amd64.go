@@ -17,3 +17,8 @@ var useAVX2 = cpu.X86.HasAVX2
 //
 //go:noescape
 func sumWordsAVX2(b []byte) uint64
+
+// copySumWordsAVX2 is implemented in checksum_amd64.s.
+//
+//go:noescape
+func copySumWordsAVX2(dst, src []byte) uint64

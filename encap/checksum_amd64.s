@@ -63,3 +63,68 @@ reduce:
 	VZEROUPPER
 	MOVQ         AX, ret+24(FP)
 	RET
+
+// func copySumWordsAVX2(dst, src []byte) uint64
+//
+// Copies src[:len(src)&^63] to dst and returns the plain sum of its
+// little-endian 16-bit words, like sumWordsAVX2, in one pass: each 64-byte
+// block is loaded, stored and widened while it is in L1. len(dst) must be
+// at least len(src)&^63 and len(src) at most 4 MiB (see sumWordsAVX2).
+TEXT ·copySumWordsAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	SHRQ $6, CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	TESTQ CX, CX
+	JZ    reduce
+
+loop:
+	VMOVDQU   (SI), Y8
+	VMOVDQU   32(SI), Y9
+	VMOVDQU   Y8, (DI)
+	VMOVDQU   Y9, 32(DI)
+	VPMOVZXWD (SI), Y4
+	VPMOVZXWD 16(SI), Y5
+	VPMOVZXWD 32(SI), Y6
+	VPMOVZXWD 48(SI), Y7
+	VPADDD    Y4, Y0, Y0
+	VPADDD    Y5, Y1, Y1
+	VPADDD    Y6, Y2, Y2
+	VPADDD    Y7, Y3, Y3
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       loop
+
+reduce:
+	VEXTRACTI128 $1, Y0, X4
+	VPMOVZXDQ    X0, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y1, X4
+	VPMOVZXDQ    X1, Y9
+	VPADDQ       Y9, Y8, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y2, X4
+	VPMOVZXDQ    X2, Y9
+	VPADDQ       Y9, Y8, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y3, X4
+	VPMOVZXDQ    X3, Y9
+	VPADDQ       Y9, Y8, Y8
+	VPMOVZXDQ    X4, Y9
+	VPADDQ       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDQ       X9, X8, X8
+	VPSHUFD      $0x4e, X8, X9
+	VPADDQ       X9, X8, X8
+	VMOVQ        X8, AX
+	VZEROUPPER
+	MOVQ         AX, ret+48(FP)
+	RET

@@ -1,6 +1,7 @@
 package encap
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 )
@@ -74,4 +75,69 @@ func TestChecksumLong(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestChecksumCopy: checksumCopy leaves dst equal to src, writes nothing
+// past len(src), and returns the naive RFC 1071 sum of src; for every
+// length up to 300 bytes and the lengths around the vector loop's
+// minimum and per-call limit, at every source and destination alignment,
+// with all-ones and random contents.
+func TestChecksumCopy(t *testing.T) {
+	t.Logf("vector loop in use: %v", useAVX2)
+	rng := rand.New(rand.NewPCG(5, 6))
+	lengths := []int{avx2MinLen - 1, avx2MinLen, avx2MinLen + 1, 1398, 1500, 9000, 65535, avx2MaxLen, avx2MaxLen + 65}
+	for n := 0; n <= 300; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		src := make([]byte, n+4)
+		dst := make([]byte, n+8)
+		for _, fill := range []string{"ones", "random"} {
+			for i := range src {
+				if fill == "ones" {
+					src[i] = 0xff
+				} else {
+					src[i] = byte(rng.Uint32())
+				}
+			}
+			for soff := range 4 {
+				doff := (soff * 3) % 4
+				for i := range dst {
+					dst[i] = 0xa5
+				}
+				s := src[soff : soff+n]
+				got := checksumCopy(dst[doff:], s)
+				if want := naiveChecksum(s, 0); got != want {
+					t.Fatalf("len %d offsets %d/%d %s: unexpected sum:\n- want: %#04x\n-  got: %#04x", n, soff, doff, fill, want, got)
+				}
+				if !bytes.Equal(dst[doff:doff+n], s) {
+					t.Fatalf("len %d offsets %d/%d %s: dst differs from src", n, soff, doff, fill)
+				}
+				for i, b := range dst {
+					if (i < doff || i >= doff+n) && b != 0xa5 {
+						t.Fatalf("len %d offsets %d/%d %s: byte %d outside the copy changed to %#02x", n, soff, doff, fill, i, b)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzChecksumCopy: checksumCopy copies any input exactly and returns its
+// naive RFC 1071 sum.
+func FuzzChecksumCopy(f *testing.F) {
+	f.Add([]byte{}, uint8(0))
+	f.Add([]byte{0xff}, uint8(1))
+	f.Add(make([]byte, 200), uint8(3))
+	f.Fuzz(func(t *testing.T, b []byte, off uint8) {
+		dst := make([]byte, int(off%8)+len(b)+1)
+		dst[len(dst)-1] = 0x5a
+		got := checksumCopy(dst[off%8:], b)
+		if want := naiveChecksum(b, 0); got != want {
+			t.Fatalf("unexpected sum of %x:\n- want: %#04x\n-  got: %#04x", b, want, got)
+		}
+		if !bytes.Equal(dst[off%8:len(dst)-1], b) || dst[len(dst)-1] != 0x5a {
+			t.Fatalf("copy of %x is %x", b, dst)
+		}
+	})
 }

@@ -14,6 +14,32 @@ type gsoLayout struct {
 	payload int    // payload bytes in the super-frame
 	nseg    int    // number of segments
 	addrSum uint32 // unfolded sum of the source and destination addresses
+	// The unfolded sums of the header words every segment shares: the
+	// IPv4 header without Total Length, Identification and Header
+	// Checksum; the TCP header without Sequence Number, the data offset
+	// and flags word and Checksum, or the UDP header without Length and
+	// Checksum. fixSegment adds each segment's own values (RFC 1624's
+	// incremental update, in the form of RFC 1071's sum).
+	ipBase, l4Base uint32
+}
+
+// Words (16-bit, by index) a segment rewrites, left out of the shared sums.
+const (
+	ipv4SegmentWords = 1<<(ipv4TotalLenOffset/2) | 1<<(ipv4IDOffset/2) | 1<<(ipv4ChecksumOffset/2)
+	tcpSegmentWords  = 3<<(tcpSeqNumOffset/2) | 1<<(tcpDataOffsetOffset/2) | 1<<(tcpChecksumOffset/2)
+	udpSegmentWords  = 1<<(udpLengthOffset/2) | 1<<(udpChecksumOffset/2)
+)
+
+// headerSum returns the unfolded sum of the network-order 16-bit words of
+// hdr (even length, at most 64 words) whose index is not set in skip.
+func headerSum(hdr []byte, skip uint64) uint32 {
+	var sum uint32
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if skip&(1<<(i/2)) == 0 {
+			sum += uint32(binary.BigEndian.Uint16(hdr[i:]))
+		}
+	}
+	return sum
 }
 
 // Preallocated so that rejecting a frame costs no allocation.
@@ -51,6 +77,7 @@ func parseGSO(super []byte, h *VirtioNetHdrFields) (gsoLayout, error) {
 			return l, errGSOIP
 		}
 		l.addrSum = uint32(Checksum(ip[ipv4SrcOffset:ipv4DstOffset+4], 0))
+		l.ipBase = headerSum(ip[:ip4.HeaderLength()], ipv4SegmentWords)
 	case EtherTypeIPv6:
 		ip := super[l.ipStart:]
 		if len(ip) < IPv6HeaderLen || ip[0]>>4 != 6 || l.ipStart+IPv6HeaderLen != l.l4Start {
@@ -78,12 +105,14 @@ func parseGSO(super []byte, h *VirtioNetHdrFields) (gsoLayout, error) {
 			return l, errGSOL4
 		}
 		l.hdrLen = l.l4Start + doff
+		l.l4Base = headerSum(super[l.l4Start:l.hdrLen], tcpSegmentWords)
 	case VirtioNetHdrGSOUDPL4:
 		if l.proto != ProtocolUDP || h.CsumOffset != udpChecksumOffset ||
 			l.l4Start+UDPMinimumSize > len(super) {
 			return l, errGSOL4
 		}
 		l.hdrLen = l.l4Start + UDPMinimumSize
+		l.l4Base = headerSum(super[l.l4Start:l.hdrLen], udpSegmentWords)
 	}
 	l.mss = int(h.GSOSize)
 	l.payload = len(super) - l.hdrLen
@@ -211,32 +240,36 @@ func SegmentRange(super []byte, h VirtioNetHdrFields, first int, outBufs [][]byt
 		}
 		dst := outBufs[j][offset : offset+size]
 		copy(dst, super[:l.hdrLen])
-		copy(dst[l.hdrLen:], super[start:end])
-		l.fixSegment(dst, i, end-start)
+		l.fixSegment(dst, i, end-start, checksumCopy(dst[l.hdrLen:], super[start:end]))
 		sizes[j] = size
 	}
 	return n, nil
 }
 
 // fixSegment rewrites the headers of segment i (the frame dst with
-// payloadLen bytes of payload) copied from the super-frame's headers.
-func (l *gsoLayout) fixSegment(dst []byte, i, payloadLen int) {
+// payloadLen bytes of payload, whose sum Checksum(payload, 0) is paySum)
+// copied from the super-frame's headers. The checksums are the shared
+// header sums (parseGSO) plus the fields this segment changes: no header
+// is summed again. The payload starts an even number of bytes after the
+// TCP/UDP header, so its 16-bit words are the checksum's words.
+func (l *gsoLayout) fixSegment(dst []byte, i, payloadLen int, paySum uint16) {
 	ip := dst[l.ipStart:]
 	l4len := l.hdrLen - l.l4Start + payloadLen
 	if l.v6 {
 		IPv6(ip).SetPayloadLength(uint16(l.hdrLen - l.ipStart - IPv6HeaderLen + payloadLen))
 	} else {
-		ip4 := IPv4(ip)
-		ip4.SetTotalLength(uint16(l.hdrLen - l.ipStart + payloadLen))
-		binary.BigEndian.PutUint16(ip[ipv4IDOffset:], ip4.ID()+uint16(i))
-		ip4.SetChecksum(0)
-		ip4.SetChecksum(^Checksum(ip[:ip4.HeaderLength()], 0))
+		total := uint16(l.hdrLen - l.ipStart + payloadLen)
+		id := IPv4(ip).ID() + uint16(i)
+		binary.BigEndian.PutUint16(ip[ipv4TotalLenOffset:], total)
+		binary.BigEndian.PutUint16(ip[ipv4IDOffset:], id)
+		binary.BigEndian.PutUint16(ip[ipv4ChecksumOffset:], ^fold16(l.ipBase+uint32(total)+uint32(id)))
 	}
 	l4 := dst[l.l4Start:]
-	sum := l.addrSum + uint32(l.proto) + uint32(l4len)
+	sum := l.l4Base + l.addrSum + uint32(l.proto) + uint32(l4len) + uint32(paySum)
 	if l.proto == ProtocolTCP {
 		tcp := TCP(l4)
-		tcp.SetSequenceNumber(tcp.SequenceNumber() + uint32(i)*uint32(l.mss))
+		seq := tcp.SequenceNumber() + uint32(i)*uint32(l.mss)
+		tcp.SetSequenceNumber(seq)
 		flags := tcp.Flags()
 		if i != l.nseg-1 {
 			flags &^= TCPFlagFin | TCPFlagPsh
@@ -245,18 +278,24 @@ func (l *gsoLayout) fixSegment(dst []byte, i, payloadLen int) {
 			flags &^= TCPFlagCwr
 		}
 		tcp.SetFlags(flags)
-		tcp.SetChecksum(0)
-		tcp.SetChecksum(^Checksum(l4, sum))
+		sum += seq>>16 + seq&0xffff + uint32(binary.BigEndian.Uint16(l4[tcpDataOffsetOffset:]))
+		tcp.SetChecksum(^fold16(sum))
 		return
 	}
 	udp := UDP(l4)
 	udp.SetLength(uint16(l4len))
-	udp.SetChecksum(0)
-	c := ^Checksum(l4, sum)
+	c := ^fold16(sum + uint32(l4len))
 	if c == 0 {
 		c = 0xffff // RFC 768: a computed zero is sent as all ones
 	}
 	udp.SetChecksum(c)
+}
+
+// fold16 folds an unfolded one's complement sum to 16 bits.
+func fold16(sum uint32) uint16 {
+	sum = sum>>16 + sum&0xffff
+	sum = sum>>16 + sum&0xffff
+	return uint16(sum)
 }
 
 // finishChecksum completes a partial (CHECKSUM_PARTIAL) checksum: the

@@ -58,13 +58,7 @@ func TestChecksumLong(t *testing.T) {
 	for _, n := range []int{avx2MinLen - 1, avx2MinLen, avx2MinLen + 1, 1500, 9000, 65535, 65536 + 7,
 		avx2MaxLen - 1, avx2MaxLen, avx2MaxLen + 65, 3*avx2MaxLen + 5} {
 		for _, fill := range []string{"ones", "random"} {
-			for i := range big {
-				if fill == "ones" {
-					big[i] = 0xff
-				} else {
-					big[i] = byte(rng.Uint32())
-				}
-			}
+			fillBytes(big, fill, rng)
 			for off := range 4 {
 				b := big[off : off+n]
 				for _, initial := range []uint32{0, 0xffffffff} {
@@ -93,13 +87,7 @@ func TestChecksumCopy(t *testing.T) {
 		src := make([]byte, n+4)
 		dst := make([]byte, n+8)
 		for _, fill := range []string{"ones", "random"} {
-			for i := range src {
-				if fill == "ones" {
-					src[i] = 0xff
-				} else {
-					src[i] = byte(rng.Uint32())
-				}
-			}
+			fillBytes(src, fill, rng)
 			for soff := range 4 {
 				doff := (soff * 3) % 4
 				for i := range dst {
@@ -140,4 +128,15 @@ func FuzzChecksumCopy(f *testing.F) {
 			t.Fatalf("copy of %x is %x", b, dst)
 		}
 	})
+}
+
+// fillBytes fills b with 0xff ("ones") or random bytes from rng.
+func fillBytes(b []byte, fill string, rng *rand.Rand) {
+	for i := range b {
+		if fill == "ones" {
+			b[i] = 0xff
+		} else {
+			b[i] = byte(rng.Uint32())
+		}
+	}
 }

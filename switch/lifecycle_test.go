@@ -403,6 +403,18 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := New(Config{}, newSinkBind(), nil); err == nil {
 		t.Error("New without a table: want error, got nil")
 	}
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{SingleLoop: true, BusyPoll: -time.Microsecond}, "BusyPoll -1µs"},
+		{Config{SingleLoop: true, BusyPoll: MaxBusyPoll + 1}, "must be 0 to 1ms"},
+		{Config{BusyPoll: time.Microsecond}, "BusyPoll needs SingleLoop"},
+	} {
+		if _, err := New(tt.cfg, newSinkBind(), fdb.New(fdb.Config{})); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New with BusyPoll %v, SingleLoop %v: unexpected error:\n- want: containing %q\n-  got: %v", tt.cfg.BusyPoll, tt.cfg.SingleLoop, tt.want, err)
+		}
+	}
 }
 
 // TestDefaults checks what New fills in for zero Config fields.

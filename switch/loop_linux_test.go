@@ -2,6 +2,7 @@ package vswitch
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"runtime"
@@ -295,43 +296,99 @@ func TestPolledDeviceNeedsSingleLoop(t *testing.T) {
 	}
 }
 
+// TestSingleLoopBusyPoll: with Config.BusyPoll the loop polls for a while
+// after traffic before it waits. Frames sent one at a time, each well
+// within the busy-poll time of the one before, are found by a busy poll
+// (hits), and a burst gets through whole and in order; once traffic stops
+// a busy poll runs out (a miss) and the loop waits: its counters then stay
+// put (a loop that kept polling would keep counting misses). Without
+// BusyPoll the counters stay zero.
+func TestSingleLoopBusyPoll(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the loop busy polls only with GOMAXPROCS > 1")
+	}
+	for _, busy := range []time.Duration{0, MaxBusyPoll} {
+		t.Run(fmt.Sprintf("BusyPoll=%v", busy), func(t *testing.T) {
+			l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, BusyPoll: busy}})
+			h0, h1 := l.hosts[0], l.hosts[1]
+			l.flood(42, h0, h1)
+			a := newPairDev(t, "vxpa")
+			if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
+				t.Fatalf("AddPort: %v", err)
+			}
+			remote := h1.addPort("vxtap0", 42)
+			la, peer := mac(0, 1), mac(1, 1)
+			for i := range 50 {
+				a.send(t, ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100))
+				waitFrame(t, remote)
+				if i%10 == 9 {
+					sendBurst(t, a, la, overlayIP(0, 1), peer, 20, remote)
+				}
+			}
+			st := h0.sw.Stats().BusyPoll
+			if busy == 0 {
+				if st != (BusyPollStats{}) {
+					t.Fatalf("busy-poll counters without BusyPoll: %+v, want zero", st)
+				}
+				return
+			}
+			if st.Hits == 0 {
+				t.Errorf("no busy poll found traffic over 50 frames sent one at a time: %+v", st)
+			}
+			eventually(t, "a busy poll runs out once traffic stops", func() bool {
+				return h0.sw.Stats().BusyPoll.Misses > st.Misses
+			})
+			idle := h0.sw.Stats().BusyPoll
+			time.Sleep(50 * MaxBusyPoll)
+			if got := h0.sw.Stats().BusyPoll; got != idle {
+				t.Errorf("busy-poll counters moved while idle (the loop keeps polling):\n- then: %+v\n-  now: %+v", idle, got)
+			}
+		})
+	}
+}
+
 // TestSingleLoopStopTheWorld: while traffic flows the loop waits with a
 // raw ppoll that keeps its P (rawPpoll), so the runtime can stop it for a
 // GC only through a preemption signal, which the loop must answer by
 // yielding. Garbage collections (each stops the world twice) run between
 // and during bursts, and after the loop went idle (an ordinary wait); each
-// must finish, and the frames keep flowing. A loop that went back into
-// its raw wait after EINTR without passing a preemption point would hang
-// runtime.GC here.
+// must finish, and the frames keep flowing; also while the loop busy
+// polls (Config.BusyPoll), whose polls are raw system calls too. A loop
+// that went back into its raw wait after EINTR without passing a
+// preemption point would hang runtime.GC here.
 func TestSingleLoopStopTheWorld(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("the loop waits raw only with GOMAXPROCS > 1")
 	}
-	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true}})
-	h0, h1 := l.hosts[0], l.hosts[1]
-	l.flood(42, h0, h1)
-	a := newPairDev(t, "vxpa")
-	if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
-		t.Fatalf("AddPort: %v", err)
-	}
-	remote := h1.addPort("vxtap0", 42)
-	la, peer := mac(0, 1), mac(1, 1)
-	gc := func(when string) {
-		t.Helper()
-		done := make(chan struct{})
-		go func() { runtime.GC(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(waitTimeout):
-			t.Fatalf("runtime.GC %s did not return within %v: the loop does not yield", when, waitTimeout)
-		}
-	}
-	for round := range 20 {
-		sendBurst(t, a, la, overlayIP(0, 1), peer, 10, remote, func() { gc("during a burst") })
-		gc("right after a burst (raw wait)")
-		if round%5 == 4 {
-			time.Sleep(5 * rawWaitMax) // idle: the loop waits as a blocking call
-			gc("while idle")
-		}
+	for _, busy := range []time.Duration{0, MaxBusyPoll} {
+		t.Run(fmt.Sprintf("BusyPoll=%v", busy), func(t *testing.T) {
+			l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, BusyPoll: busy}})
+			h0, h1 := l.hosts[0], l.hosts[1]
+			l.flood(42, h0, h1)
+			a := newPairDev(t, "vxpa")
+			if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
+				t.Fatalf("AddPort: %v", err)
+			}
+			remote := h1.addPort("vxtap0", 42)
+			la, peer := mac(0, 1), mac(1, 1)
+			gc := func(when string) {
+				t.Helper()
+				done := make(chan struct{})
+				go func() { runtime.GC(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(waitTimeout):
+					t.Fatalf("runtime.GC %s did not return within %v: the loop does not yield", when, waitTimeout)
+				}
+			}
+			for round := range 20 {
+				sendBurst(t, a, la, overlayIP(0, 1), peer, 10, remote, func() { gc("during a burst") })
+				gc("right after a burst (busy poll or raw wait)")
+				if round%5 == 4 {
+					time.Sleep(5 * rawWaitMax) // idle: the loop waits as a blocking call
+					gc("while idle")
+				}
+			}
+		})
 	}
 }

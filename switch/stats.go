@@ -34,6 +34,15 @@ type Stats struct {
 	// ReservedBitsAccepted counts VXLAN packets with reserved bits set that
 	// were accepted because Config.Strict is off.
 	ReservedBitsAccepted uint64 `json:"reserved_bits_accepted"`
+	// BusyPoll counts the single loop's busy polls (Config.BusyPoll): Hits
+	// found traffic without a wait, Misses ran out and the loop waited.
+	BusyPoll BusyPollStats `json:"busy_poll"`
+}
+
+// BusyPollStats are the busy-poll counters of Stats.
+type BusyPollStats struct {
+	Hits   uint64 `json:"hits"`
+	Misses uint64 `json:"misses"`
 }
 
 // Drops returns the count of one drop reason.
@@ -53,6 +62,7 @@ func (sw *Switch) Stats() Stats {
 		VNIs:                 []VNIStats{},
 		Drops:                make(map[string]uint64, numDropReasons),
 		ReservedBitsAccepted: sw.reservedBitsAccepted.Load(),
+		BusyPoll:             BusyPollStats{Hits: sw.busyPollHits.Load(), Misses: sw.busyPollMisses.Load()},
 	}
 	for _, p := range sw.Ports() {
 		st.Ports = append(st.Ports, PortStats{

@@ -70,6 +70,16 @@ type Config struct {
 	// goroutine as usual. Linux only.
 	SingleLoop bool
 
+	// BusyPoll, with SingleLoop, makes the loop poll without blocking for
+	// up to this long after it last found traffic before it waits,
+	// yielding the CPU (sched_yield) between polls, so a reply that comes
+	// back within that time is forwarded without a thread wake-up: lower
+	// latency for request/response traffic at the cost of CPU time while
+	// traffic flows (the daemon's --busy-poll). 0, the default, never
+	// polls. At most MaxBusyPoll; ignored when GOMAXPROCS is 1 as the loop
+	// starts (its P would be the only one).
+	BusyPoll time.Duration
+
 	// Logger receives lifecycle and rate-limited error logs. nil discards.
 	Logger *slog.Logger
 }
@@ -105,6 +115,8 @@ type Switch struct {
 
 	drops                dropCounters
 	reservedBitsAccepted atomic.Uint64
+	busyPollHits         atomic.Uint64 // busy polls that found traffic
+	busyPollMisses       atomic.Uint64 // busy polls that ran out: the loop waited
 
 	// capture fans frames out to running packet captures; the loops call
 	// it only when capture.Active() (one atomic load).
@@ -152,6 +164,12 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 	if cfg.AgeInterval <= 0 {
 		cfg.AgeInterval = 5 * time.Second
 	}
+	if cfg.BusyPoll < 0 || cfg.BusyPoll > MaxBusyPoll {
+		return nil, fmt.Errorf("vswitch: BusyPoll %s: must be 0 to %s", cfg.BusyPoll, MaxBusyPoll)
+	}
+	if cfg.BusyPoll > 0 && !cfg.SingleLoop {
+		return nil, errors.New("vswitch: BusyPoll needs SingleLoop")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -167,6 +185,11 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 	sw.topo.Store(&topology{ports: map[uint32]*Port{}, byName: map[string]*Port{}, vnis: map[uint32]*vniState{}})
 	return sw, nil
 }
+
+// MaxBusyPoll is the longest Config.BusyPoll: beyond a millisecond a
+// reply is not what the loop waits for, and the CPU is better left to
+// others.
+const MaxBusyPoll = time.Millisecond
 
 // FDB returns the switch's forwarding database.
 func (sw *Switch) FDB() *fdb.Table { return sw.fdb }

@@ -118,6 +118,9 @@ func printStats(w io.Writer, st api.Stats) error {
 		fmt.Fprintln(tw, "  none")
 	}
 	fmt.Fprintf(tw, "reserved_bits_accepted\t%d\n", st.ReservedBitsAccepted)
+	if b := st.BusyPoll; b.Hits+b.Misses > 0 {
+		fmt.Fprintf(tw, "busy_poll:\t%d hits, %d misses\n", b.Hits, b.Misses)
+	}
 	f := st.FDB
 	fmt.Fprintf(tw, "fdb:\t%d entries (%d learned), %d moves, %d aged, learning refused: %d cap, %d bad MAC, %d invalid\n",
 		f.Entries, f.Learned, f.Moves, f.Aged, f.LearnRejectedCap, f.LearnRejectedMAC, f.LearnRejectedInvalid)

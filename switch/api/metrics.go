@@ -93,6 +93,11 @@ func writeMetrics(w io.Writer, sw *vswitch.Switch) {
 		help:    "VXLAN packets with reserved bits set that were accepted (non-strict mode).",
 		samples: []sample{{nil, st.ReservedBitsAccepted}},
 	})
+	fams = append(fams, metricFamily{
+		name: "vxswitch_busy_polls_total", typ: "counter",
+		help:    "Busy polls of the single loop (--busy-poll), by result: hit (traffic found without a wait) or miss (the loop waited).",
+		samples: []sample{{[]string{"result", "hit"}, st.BusyPoll.Hits}, {[]string{"result", "miss"}, st.BusyPoll.Misses}},
+	})
 
 	type vo struct {
 		vni    uint32

@@ -72,6 +72,8 @@ func TestParseArgs(t *testing.T) {
 				c.TAPQueues = 2
 			},
 		},
+		{name: "busy poll", args: withBase("--busy-poll", "50us"), want: func(c *Config) { c.BusyPoll = 50 * time.Microsecond }},
+		{name: "busy poll at its limit", args: withBase("--busy-poll", "1ms"), want: func(c *Config) { c.BusyPoll = time.Millisecond }},
 		{name: "largest VNI", args: withBase("--tap", "t:16777215"), want: func(c *Config) { c.TAPs = []TAPSpec{{Name: "t", VNI: encap.MaxVNI}} }},
 	}
 	for _, tt := range tests {
@@ -115,6 +117,10 @@ func TestParseArgsErrors(t *testing.T) {
 		{name: "remote not an address", args: withBase("--remote", "peer"), want: []string{"--remote", "peer", "not an IP address"}},
 		{name: "remote of the other family", args: withBase("--remote", "2001:db8::2"), want: []string{"--remote", "2001:db8::2", "family"}},
 		{name: "remote multicast", args: withBase("--remote", "239.1.1.1"), want: []string{"--remote", "239.1.1.1", "unicast"}},
+		{name: "busy poll negative", args: withBase("--busy-poll", "-1us"), want: []string{"--busy-poll", "-1µs", "0 (off) to 1ms"}},
+		{name: "busy poll too long", args: withBase("--busy-poll", "2ms"), want: []string{"--busy-poll", "2ms", "0 (off) to 1ms"}},
+		{name: "busy poll not a duration", args: withBase("--busy-poll", "50"), want: []string{"busy-poll", "50"}},
+		{name: "busy poll without the loop", args: withBase("--busy-poll", "50us", "--wait", "thread"), want: []string{"--busy-poll", "needs --wait=loop", "thread"}},
 		{name: "ageing zero", args: withBase("--ageing", "0s"), want: []string{"--ageing", "0s", "positive"}},
 		{name: "ageing negative", args: withBase("--ageing", "-1s"), want: []string{"--ageing", "-1s"}},
 		{name: "ageing not a duration", args: withBase("--ageing", "5"), want: []string{"ageing", "5"}},
@@ -267,6 +273,17 @@ tap-queues: 4
 				return c
 			},
 		},
+		{name: "busy poll", file: "local: 192.0.2.20\nbusy-poll: 50us\n", want: func() Config {
+			c := DefaultConfig()
+			c.Local, c.BusyPoll = "192.0.2.20", 50*time.Microsecond
+			return c
+		}},
+		{name: "--busy-poll overrides the file", file: "local: 192.0.2.20\nbusy-poll: 50us\n", flags: []string{"--busy-poll", "0s"}, want: func() Config {
+			c := DefaultConfig()
+			c.Local = "192.0.2.20"
+			return c
+		}},
+		{name: "busy poll with --wait=poller in the file", file: "local: 192.0.2.20\nbusy-poll: 50us\nwait: poller\n", wantErr: []string{"--busy-poll", "needs --wait=loop"}},
 		{name: "unknown key", file: "local: 192.0.2.20\nlocall: 192.0.2.21\n", wantErr: []string{"locall"}},
 		{name: "bad tap string", file: "local: 192.0.2.20\ntap: [vxtap0]\n", wantErr: []string{"line 2", "vxtap0", "NAME:VNI"}},
 		{name: "unknown tap key", file: "local: 192.0.2.20\ntap:\n  - {name: t, vni: 1, colour: red}\n", wantErr: []string{"colour"}},

@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	swCfg.AgeInterval = min(swCfg.AgeInterval, max(cfg.Ageing/2, 100*time.Millisecond))
 	swCfg.Logger = log
 	swCfg.SingleLoop = cfg.Wait == WaitLoop
+	swCfg.BusyPoll = cfg.BusyPoll
 	gh := newGossipHook(cfg.GossipConfig, &swCfg)
 	sw, err := vswitch.New(swCfg, bind, table)
 	if err != nil {

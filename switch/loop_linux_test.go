@@ -296,6 +296,22 @@ func TestPolledDeviceNeedsSingleLoop(t *testing.T) {
 	}
 }
 
+// newLoopPair builds a two-host lab flooding VNI 42 between the hosts,
+// whose first switch runs the single loop (busy polling for busyPoll) with
+// polled port a (a pairDev), and the second a channel port (remote). It
+// returns the first switch, a and remote.
+func newLoopPair(t *testing.T, busyPoll time.Duration) (*Switch, *pairDev, *taptest.ChannelTAP) {
+	t.Helper()
+	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, BusyPoll: busyPoll}})
+	h0, h1 := l.hosts[0], l.hosts[1]
+	l.flood(42, h0, h1)
+	a := newPairDev(t, "vxpa")
+	if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
+		t.Fatalf("AddPort: %v", err)
+	}
+	return h0.sw, a, h1.addPort("vxtap0", 42)
+}
+
 // TestSingleLoopBusyPoll: with Config.BusyPoll the loop polls for a while
 // after traffic before it waits. Frames sent one at a time, each well
 // within the busy-poll time of the one before, are found by a busy poll
@@ -309,14 +325,7 @@ func TestSingleLoopBusyPoll(t *testing.T) {
 	}
 	for _, busy := range []time.Duration{0, MaxBusyPoll} {
 		t.Run(fmt.Sprintf("BusyPoll=%v", busy), func(t *testing.T) {
-			l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, BusyPoll: busy}})
-			h0, h1 := l.hosts[0], l.hosts[1]
-			l.flood(42, h0, h1)
-			a := newPairDev(t, "vxpa")
-			if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
-				t.Fatalf("AddPort: %v", err)
-			}
-			remote := h1.addPort("vxtap0", 42)
+			sw, a, remote := newLoopPair(t, busy)
 			la, peer := mac(0, 1), mac(1, 1)
 			for i := range 50 {
 				a.send(t, ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100))
@@ -325,7 +334,7 @@ func TestSingleLoopBusyPoll(t *testing.T) {
 					sendBurst(t, a, la, overlayIP(0, 1), peer, 20, remote)
 				}
 			}
-			st := h0.sw.Stats().BusyPoll
+			st := sw.Stats().BusyPoll
 			if busy == 0 {
 				if st != (BusyPollStats{}) {
 					t.Fatalf("busy-poll counters without BusyPoll: %+v, want zero", st)
@@ -336,11 +345,11 @@ func TestSingleLoopBusyPoll(t *testing.T) {
 				t.Errorf("no busy poll found traffic over 50 frames sent one at a time: %+v", st)
 			}
 			eventually(t, "a busy poll runs out once traffic stops", func() bool {
-				return h0.sw.Stats().BusyPoll.Misses > st.Misses
+				return sw.Stats().BusyPoll.Misses > st.Misses
 			})
-			idle := h0.sw.Stats().BusyPoll
+			idle := sw.Stats().BusyPoll
 			time.Sleep(50 * MaxBusyPoll)
-			if got := h0.sw.Stats().BusyPoll; got != idle {
+			if got := sw.Stats().BusyPoll; got != idle {
 				t.Errorf("busy-poll counters moved while idle (the loop keeps polling):\n- then: %+v\n-  now: %+v", idle, got)
 			}
 		})
@@ -362,14 +371,7 @@ func TestSingleLoopStopTheWorld(t *testing.T) {
 	}
 	for _, busy := range []time.Duration{0, MaxBusyPoll} {
 		t.Run(fmt.Sprintf("BusyPoll=%v", busy), func(t *testing.T) {
-			l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, BusyPoll: busy}})
-			h0, h1 := l.hosts[0], l.hosts[1]
-			l.flood(42, h0, h1)
-			a := newPairDev(t, "vxpa")
-			if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
-				t.Fatalf("AddPort: %v", err)
-			}
-			remote := h1.addPort("vxtap0", 42)
+			_, a, remote := newLoopPair(t, busy)
 			la, peer := mac(0, 1), mac(1, 1)
 			gc := func(when string) {
 				t.Helper()

@@ -283,7 +283,9 @@ const statsHelp = `vxctl stats: show the switch's counters.
 
 Per port and per VNI packet and byte counters, the drop counters that are
 not zero (every drop reason with -o json), VXLAN packets accepted with
-reserved bits set, and the forwarding database's counters.
+reserved bits set, the single loop's busy polls (with vxswitchd
+--busy-poll: hits found traffic, misses waited), and the forwarding
+database's counters.
 
 Usage:
   vxctl stats [-o table|json]

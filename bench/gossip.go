@@ -116,7 +116,7 @@ func RunGossip(ctx context.Context, o GossipOptions) ([]GossipRow, error) {
 		row, err := runGossipSize(ctx, n, o, logf)
 		if err != nil {
 			row.Error = err.Error()
-			firstErr = errors.Join(firstErr, fmt.Errorf("N=%d: %w", n, err))
+			firstErr = errors.Join(firstErr, fmt.Errorf("cluster of %d: %w", n, err))
 		}
 		logf("gossip N=%d: %+v", n, row)
 		rows = append(rows, row)

@@ -157,8 +157,8 @@ func SourcePort(hash uint32, min, max uint16) uint16 {
 // Appleby) applied to 32-bit words, with a fixed seed.
 const (
 	flowSeed uint32 = 0x9747b28c
-	murmurC1        = 0xcc9e2d51
-	murmurC2        = 0x1b873593
+	murmurC1 uint32 = 0xcc9e2d51
+	murmurC2 uint32 = 0x1b873593
 )
 
 func mix32(h, k uint32) uint32 {

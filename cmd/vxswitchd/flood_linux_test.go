@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -209,5 +208,3 @@ func stopProcess(t *testing.T, cmd *exec.Cmd, exited chan error) {
 		exited <- err
 	}
 }
-
-var errNotYet = errors.New("not yet")

@@ -54,7 +54,6 @@ type TAP struct {
 	// Plain Write's argument and result, with the callback bound once so
 	// that Write does not allocate.
 	wbuf []byte
-	wn   int
 	werr error
 	wfn  func(fd uintptr) bool
 

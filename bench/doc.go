@@ -4,7 +4,8 @@
 // applies: TCP throughput with iperf3 (1 and 4 streams), the highest rate
 // of 64-byte frames forwarded with at most 0.1 % loss (an RFC 2544 §26.1
 // binary search with iperf3 UDP), round-trip latency percentiles with
-// sockperf ping-pong, and CPU seconds per gigabyte moved.
+// sockperf ping-pong, latency under load (ping through the same device
+// while the 1-stream TCP test runs), and CPU seconds per gigabyte moved.
 //
 // Run builds the rig twice, once with vxswitchd on both hosts and once with
 // the kernel driver on both, and returns Results, which WriteTable,

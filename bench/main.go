@@ -22,7 +22,8 @@ const DaemonArg = "daemon"
 
 const usage = `vxbench — vxswitchd versus the kernel's vxlan driver, on the same rig.
 
-Usage: vxbench [flags]    (as root; needs iperf3, and sockperf for latency)
+Usage: vxbench [flags]    (as root; needs iperf3, sockperf for latency and
+                           ping for latency under load)
 
 Builds a two-host network-namespace lab (bench/lab) with vxswitchd on both
 hosts, measures it, tears it down, then does the same with the kernel's
@@ -31,6 +32,8 @@ Measured from h0 (198.18.0.1) to h1 (198.18.0.2) over VXLAN:
   tcp_1_stream, tcp_4_streams   iperf3 -c ... [-C ALGO] -t DURATION [-P 4] -J
   udp_64B_pps_0.1pct_loss       RFC 2544 binary search with iperf3 -u -l 18 -w 4M
   latency_p50, latency_p99      sockperf ping-pong --full-rtt (ICMP fallback)
+  latency_under_tcp_p50/_p99    ping -i 0.01 through the same TAP (or vxlan
+                                device) while tcp_1_stream runs
   cpu_seconds_per_gb            vxswitchd: the daemons' utime+stime;
                                 kernel: softirq+sys of the whole machine
 Writes DIR/results.json (with every command run) and DIR/results.svg.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -148,6 +149,58 @@ func ParseSockperf(out []byte) (Latency, error) {
 		return Latency{}, fmt.Errorf("%w: sockperf output has no 50th and 99th percentile lines", ErrParse)
 	}
 	return l, nil
+}
+
+// PingOutput is what the benchmark reads from iputils ping(8) output.
+type PingOutput struct {
+	// RTTs are the round trips of the replies, in microseconds, in the
+	// order printed (duplicates left out).
+	RTTs []float64
+	// Transmitted is the number of echo requests sent, from the summary.
+	Transmitted int
+}
+
+// ParsePing parses the output of iputils `ping -n` (without -q): one line
+// per reply,
+//
+//	64 bytes from 198.18.0.2: icmp_seq=1 ttl=64 time=0.123 ms
+//
+// (lines marked "(DUP!)" are duplicates and left out) and the summary
+// line "10 packets transmitted, 9 received, ...". The summary is required,
+// so output cut short is an error; a reply count above the transmitted
+// count is too.
+func ParsePing(out []byte) (PingOutput, error) {
+	var p PingOutput
+	summary := false
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if n, rest, ok := strings.Cut(line, " packets transmitted, "); ok && strings.Contains(rest, " received") {
+			t, err := strconv.Atoi(strings.TrimSpace(n))
+			if err != nil || t < 0 {
+				return PingOutput{}, fmt.Errorf("%w: ping summary %q", ErrParse, line)
+			}
+			p.Transmitted, summary = t, true
+			continue
+		}
+		_, rest, ok := strings.Cut(line, " time=")
+		if !ok || !strings.Contains(line, "icmp_seq=") || strings.Contains(line, "(DUP!)") {
+			continue
+		}
+		val, unit, _ := strings.Cut(rest, " ")
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil || !(v >= 0) || math.IsInf(v, 0) || !strings.HasPrefix(unit, "ms") {
+			return PingOutput{}, fmt.Errorf("%w: ping reply line %q", ErrParse, line)
+		}
+		p.RTTs = append(p.RTTs, v*1000)
+	}
+	if !summary {
+		return PingOutput{}, fmt.Errorf("%w: ping output has no \"packets transmitted\" summary", ErrParse)
+	}
+	if len(p.RTTs) > p.Transmitted {
+		return PingOutput{}, fmt.Errorf("%w: ping printed %d replies for %d echoes", ErrParse, len(p.RTTs), p.Transmitted)
+	}
+	return p, nil
 }
 
 // ParseProcPIDStat returns utime+stime, in clock ticks, from the contents

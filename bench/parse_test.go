@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -138,10 +139,58 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
+// pingOut is real iputils ping -n output (three replies, one lost, one
+// duplicate).
+const pingOut = `PING 198.18.0.2 (198.18.0.2) 56(84) bytes of data.
+64 bytes from 198.18.0.2: icmp_seq=1 ttl=64 time=0.123 ms
+64 bytes from 198.18.0.2: icmp_seq=2 ttl=64 time=1.85 ms
+64 bytes from 198.18.0.2: icmp_seq=2 ttl=64 time=1.90 ms (DUP!)
+64 bytes from 198.18.0.2: icmp_seq=4 ttl=64 time=12.5 ms
+
+--- 198.18.0.2 ping statistics ---
+4 packets transmitted, 3 received, +1 duplicates, 25% packet loss, time 31ms
+rtt min/avg/max/mdev = 0.123/4.824/12.500/5.521 ms
+`
+
+func TestParsePing(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    PingOutput
+		wantErr bool
+	}{
+		{"replies, a loss and a duplicate", pingOut, PingOutput{RTTs: []float64{123, 1850, 12500}, Transmitted: 4}, false},
+		{"no replies", "PING 198.18.0.2 (198.18.0.2) 56(84) bytes of data.\n\n--- 198.18.0.2 ping statistics ---\n5 packets transmitted, 0 received, 100% packet loss, time 40ms\n", PingOutput{Transmitted: 5}, false},
+		{"cut short: no summary", "64 bytes from 198.18.0.2: icmp_seq=1 ttl=64 time=0.123 ms\n", PingOutput{}, true},
+		{"empty", "", PingOutput{}, true},
+		{"bad time", "64 bytes from 198.18.0.2: icmp_seq=1 ttl=64 time=x ms\n1 packets transmitted, 1 received\n", PingOutput{}, true},
+		{"negative time", "64 bytes from 198.18.0.2: icmp_seq=1 ttl=64 time=-1 ms\n1 packets transmitted, 1 received\n", PingOutput{}, true},
+		{"NaN time", "64 bytes from 198.18.0.2: icmp_seq=1 ttl=64 time=NaN ms\n1 packets transmitted, 1 received\n", PingOutput{}, true},
+		{"unit not ms", "64 bytes from 198.18.0.2: icmp_seq=1 ttl=64 time=3 s\n1 packets transmitted, 1 received\n", PingOutput{}, true},
+		{"bad count", "x packets transmitted, 1 received\n", PingOutput{}, true},
+		{"more replies than echoes", "64 bytes from a: icmp_seq=1 ttl=64 time=1 ms\n64 bytes from a: icmp_seq=2 ttl=64 time=1 ms\n1 packets transmitted, 1 received\n", PingOutput{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParsePing([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("unexpected error:\n- want: error %v\n-  got: %v", tt.wantErr, err)
+			}
+			if err != nil && !errors.Is(err, ErrParse) {
+				t.Errorf("error does not wrap ErrParse: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("unexpected result (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // FuzzParsers feeds arbitrary bytes to every tool-output parser: none may
 // panic, and a successful parse returns values in range.
 func FuzzParsers(f *testing.F) {
 	f.Add([]byte(sockperfOut))                                                             // real sockperf output
+	f.Add([]byte(pingOut))                                                                 // real ping output
 	f.Add([]byte(`{"end":{"sum":{"seconds":1,"packets":10,"lost_packets":1}}}`))           // iperf3 UDP
 	f.Add([]byte(`{"end":{"sum_received":{"seconds":1,"bytes":5,"bits_per_second":40}}}`)) // iperf3 TCP
 	f.Add([]byte("1 (x) y) S 1 1 1 0 -1 0 0 0 0 0 7 3 0 0"))                               // /proc/<pid>/stat
@@ -157,6 +206,16 @@ func FuzzParsers(f *testing.F) {
 		}
 		if l, err := ParseSockperf(b); err == nil && (l.P50 < 0 || l.P99 < 0) {
 			t.Errorf("negative percentile %+v", l)
+		}
+		if p, err := ParsePing(b); err == nil {
+			if len(p.RTTs) > p.Transmitted {
+				t.Errorf("%d replies for %d echoes", len(p.RTTs), p.Transmitted)
+			}
+			for _, v := range p.RTTs {
+				if !(v >= 0) || math.IsInf(v, 0) {
+					t.Errorf("round trip %v out of range", v)
+				}
+			}
 		}
 		ParseProcPIDStat(b)
 		ParseProcStat(b)

@@ -24,23 +24,29 @@ const (
 
 // Metric names, the rows of the results table, in order.
 const (
-	MetricTCP1     = "tcp_1_stream"
-	MetricTCP4     = "tcp_4_streams"
-	MetricPPS64    = "udp_64B_pps_0.1pct_loss"
-	MetricLatP50   = "latency_p50"
-	MetricLatP99   = "latency_p99"
+	MetricTCP1   = "tcp_1_stream"
+	MetricTCP4   = "tcp_4_streams"
+	MetricPPS64  = "udp_64B_pps_0.1pct_loss"
+	MetricLatP50 = "latency_p50"
+	MetricLatP99 = "latency_p99"
+	// MetricLoadP50 and MetricLoadP99 are the round trips of pings sent
+	// through the client's TAP (or vxlan device) while the 1-stream TCP
+	// test fills it: latency under load, queueing included.
+	MetricLoadP50  = "latency_under_tcp_p50"
+	MetricLoadP99  = "latency_under_tcp_p99"
 	MetricCPUPerGB = "cpu_seconds_per_gb"
 	MetricRetrans  = "tcp_1_stream_retransmits"
 	frame64Payload = 18 // see measurePPS
 	// DefaultPPSWindow is Options.PPSWindow's default.
 	DefaultPPSWindow = "4M"
 	sockperfPort     = "11111"
+	loadPingInterval = 10 * time.Millisecond // ping -i 0.01
 	iperf3Port       = "5201"
 	clockTicksPerSe  = 100 // USER_HZ; /proc reports CPU times in these
 )
 
 // MetricNames lists every metric Run measures on each side.
-var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricCPUPerGB, MetricRetrans}
+var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricLoadP50, MetricLoadP99, MetricCPUPerGB, MetricRetrans}
 
 // Options configure Run. The zero value of each field means its default.
 type Options struct {
@@ -490,13 +496,23 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pinged := r.startLoadPing(pctx)
 	out, err := r.run(ctx, r.client, "iperf3", r.tcpArgs("-t", secs(r.o.Duration), "-J")...)
 	if err != nil {
+		cancel()
+		if pinged != nil {
+			pinged()
+		}
 		return err
 	}
 	after, err := r.cpuSample()
 	if err != nil {
 		return err
+	}
+	if pinged != nil {
+		r.loadLatency(pinged())
 	}
 	res, err := ParseIperf3(out, false)
 	if err != nil {
@@ -518,6 +534,72 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 	}
 	r.sr.Metrics[MetricCPUPerGB] = m
 	return nil
+}
+
+// startLoadPing starts the latency-under-load probe of the 1-stream TCP
+// test: iputils ping from the client to the server every 10 ms, through the
+// same TAP (or vxlan device) as the stream, from a quarter of the test's
+// duration (at most 1 s) in to as long before its end. It returns a func
+// that waits for the ping to finish and returns its output, or nil when
+// ping(8) is not installed (noted; the metrics are then missing).
+func (r *rig) startLoadPing(ctx context.Context) func() (PingOutput, error) {
+	if _, err := exec.LookPath("ping"); err != nil {
+		r.sr.Notes = append(r.sr.Notes, "ping not found: no latency under load (apt-get install iputils-ping)")
+		return nil
+	}
+	delay := min(time.Second, r.o.Duration/4)
+	count := max(1, int((r.o.Duration-2*delay)/loadPingInterval))
+	prog, args := r.pin(r.client, "ping", []string{"-n", "-i", strconv.FormatFloat(loadPingInterval.Seconds(), 'f', -1, 64), "-c", strconv.Itoa(count), "-W", "1", r.serverAddr()})
+	r.record(r.client, prog, args...)
+	r.sr.Commands[len(r.sr.Commands)-1] += fmt.Sprintf("  # started %s after the iperf3 client below, while it runs", delay)
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			done <- result{err: ctx.Err()}
+			return
+		}
+		cmd := r.client.NS.Command(ctx, prog, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			err = fmt.Errorf("%s %s: %w: %s%s", prog, strings.Join(args, " "), err, stderr.String(), tail(out))
+		}
+		done <- result{out, err}
+	}()
+	return func() (PingOutput, error) {
+		res := <-done
+		if res.err != nil {
+			return PingOutput{}, res.err
+		}
+		return ParsePing(res.out)
+	}
+}
+
+// loadLatency records the latency-under-load metrics from the probe's
+// result. A probe that failed or got no reply leaves them out with a note
+// rather than failing the benchmark: they are reported, not targets.
+func (r *rig) loadLatency(p PingOutput, err error) {
+	if err == nil && len(p.RTTs) == 0 {
+		err = fmt.Errorf("no reply to %d echoes", p.Transmitted)
+	}
+	if err != nil {
+		r.sr.Notes = append(r.sr.Notes, "latency under load not measured: "+err.Error())
+		return
+	}
+	dev := "TAP"
+	if r.sr.Side == SideKernel {
+		dev = "vxlan device"
+	}
+	method := fmt.Sprintf("ping every %s through the client's %s during the 1-stream TCP test, %d of %d replies", loadPingInterval, dev, len(p.RTTs), p.Transmitted)
+	r.sr.Metrics[MetricLoadP50] = Metric{Value: percentile(p.RTTs, 50), Unit: "µs RTT", Method: method}
+	r.sr.Metrics[MetricLoadP99] = Metric{Value: percentile(p.RTTs, 99), Unit: "µs RTT", Method: method}
 }
 
 // cpuSample holds CPU times in clock ticks.

@@ -259,12 +259,43 @@ func (p *Port) fits(sw *Switch, pkt []byte) bool {
 }
 
 // deliver writes pkts (each PacketStartOffset bytes of headroom and a frame
-// that fits) to the port with one Write call.
+// that fits) to the port: with one Write call on a single-queue port. On a
+// port with several queues each frame goes to the queue its flow hashes
+// to, consecutive frames for one queue in one Write. Writing a flow always
+// through one queue matters beyond spreading the load: a multi-queue TAP
+// sends a flow's other direction to the queue that flow's frames were last
+// written from (the tun driver's automatic steering), so a flow written
+// through a queue chosen by another flow's frame (the first of a batch)
+// would have its frames to us move between queues, where a reader may
+// take them out of order.
 func (p *Port) deliver(sw *Switch, pkts [][]byte) {
-	q := &p.queues[0]
-	if len(p.queues) > 1 && len(pkts) > 0 && len(pkts[0]) > PacketStartOffset {
-		q = &p.queues[encap.FlowHash(pkts[0][PacketStartOffset:])%uint32(len(p.queues))]
+	if len(pkts) == 0 {
+		return
 	}
+	if len(p.queues) == 1 {
+		p.write(sw, &p.queues[0], pkts)
+		return
+	}
+	start, qi := 0, p.queueOf(pkts[0])
+	for i := 1; i < len(pkts); i++ {
+		if j := p.queueOf(pkts[i]); j != qi {
+			p.write(sw, &p.queues[qi], pkts[start:i])
+			start, qi = i, j
+		}
+	}
+	p.write(sw, &p.queues[qi], pkts[start:])
+}
+
+// queueOf is the index of the queue pkt's flow is written to.
+func (p *Port) queueOf(pkt []byte) int {
+	if len(pkt) <= PacketStartOffset {
+		return 0
+	}
+	return int(encap.FlowHash(pkt[PacketStartOffset:]) % uint32(len(p.queues)))
+}
+
+// write writes pkts to queue q with one Write call and counts them.
+func (p *Port) write(sw *Switch, q *portQueue, pkts [][]byte) {
 	q.mu.Lock()
 	n, err := q.dev.Write(pkts, PacketStartOffset)
 	q.mu.Unlock()

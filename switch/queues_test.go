@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,69 @@ func TestPortQueues(t *testing.T) {
 		if _, err := q.Write([][]byte{make([]byte, 64)}, 0); err == nil {
 			t.Errorf("queue %d still open after RemovePort", i)
 		}
+	}
+}
+
+// TestPortDeliverMixedFlows: a batch that mixes flows is written frame by
+// frame to each frame's own flow queue, in order within each queue, not
+// all to the queue of the batch's first frame (a flow's queue must not
+// depend on its neighbours: tun steers the flow's other direction by it).
+func TestPortDeliverMixedFlows(t *testing.T) {
+	l := newLab(t, 1, labOptions{})
+	sw := l.hosts[0].sw
+	const nq = 3
+	qs := make([]*taptest.ChannelTAP, nq)
+	extra := make([]tap.Device, 0, nq-1)
+	for i := range qs {
+		qs[i] = taptest.NewChannelTAP("vxmq0", testMTU)
+		if i > 0 {
+			extra = append(extra, qs[i])
+		}
+	}
+	p, err := sw.AddPort(qs[0], PortConfig{VNI: 42, Queues: extra})
+	if err != nil {
+		t.Fatalf("AddPort: %v", err)
+	}
+	// 8 flows, 3 frames each, interleaved flow by flow; each frame's last
+	// payload byte is its index in the batch.
+	var pkts [][]byte
+	want := make([][]int, nq) // batch indexes per queue, in order
+	for range 3 {
+		for flow := range 8 {
+			f := ipv4Frame(mac(0, 1), mac(1, 1), overlayIP(1, 1), overlayIP(0, byte(flow)), 100)
+			f[len(f)-1] = byte(len(pkts))
+			q := int(encap.FlowHash(f) % nq)
+			want[q] = append(want[q], len(pkts))
+			pkts = append(pkts, append(make([]byte, PacketStartOffset), f...))
+		}
+	}
+	used := 0
+	for _, w := range want {
+		if len(w) > 0 {
+			used++
+		}
+	}
+	if used < 2 {
+		t.Fatalf("test flows all hash to one queue: %v", want)
+	}
+	p.deliver(sw, pkts)
+	for i, q := range qs {
+		var got []int
+		for len(got) < len(want[i]) {
+			select {
+			case f := <-q.Outbound:
+				got = append(got, int(f[len(f)-1]))
+			case <-time.After(waitTimeout):
+				t.Fatalf("queue %d: %d of %d frames", i, len(got), len(want[i]))
+			}
+		}
+		if !slices.Equal(got, want[i]) {
+			t.Errorf("queue %d: unexpected frames (batch indexes):\n- want: %v\n-  got: %v", i, want[i], got)
+		}
+	}
+	expectIdle(t, qs...)
+	if got := p.txPackets.Load(); got != uint64(len(pkts)) {
+		t.Errorf("unexpected tx packet count:\n- want: %d\n-  got: %d", len(pkts), got)
 	}
 }
 

@@ -1075,3 +1075,106 @@ func TestPrivilegedTAPReadKeepsSuperFramesWhole(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivilegedTAPMultiQueueSteering pins down the tun behaviour that
+// vswitch.Port.deliver relies on when it writes every frame of a flow
+// through one queue: a multi-queue TAP sends a flow out of the queue its
+// other direction was last written through, whichever that was. For four
+// flows, frames from the peer are written alternately through queue 0 and
+// queue 1, and each time the local reply must come out of that queue.
+func TestPrivilegedTAPMultiQueueSteering(t *testing.T) {
+	ns := newTestNS(t)
+	name := testutil.UniqueName("vxtp")
+	qs := []*TAP{
+		createIn(t, ns, Config{Name: name, MAC: testTAPMAC, Up: true, MultiQueue: true, NoWait: true}),
+		createIn(t, ns, Config{Name: name, MultiQueue: true, NoWait: true}),
+	}
+	local, peer := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"addr", "add", "198.18.0.1/24", "dev", name},
+		{"neigh", "replace", "198.18.0.2", "lladdr", testSrcMAC.String(), "dev", name},
+	} {
+		if out, err := ns.Run(ctx, "ip", args...); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	const localPort = 7000
+	var sock int
+	err := ns.Do(func() (err error) {
+		if sock, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		return unix.Bind(sock, &unix.SockaddrInet4{Addr: local, Port: localPort})
+	})
+	if err != nil {
+		t.Fatalf("UDP socket: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(sock) })
+
+	bufs, sizes := [][]byte{make([]byte, 2048)}, make([]int, 1)
+	// replyQueue sends a datagram to peerPort and returns the queue the
+	// frame carrying it comes out of (other frames are skipped).
+	replyQueue := func(peerPort int) int {
+		if err := unix.Sendto(sock, []byte("reply"), 0, &unix.SockaddrInet4{Addr: peer, Port: peerPort}); err != nil {
+			t.Fatalf("sendto: %v", err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			for i, q := range qs {
+				n, err := q.Read(bufs, sizes, 0)
+				if err != nil {
+					t.Fatalf("queue %d: Read: %v", i, err)
+				}
+				if n == 1 && isUDPFrame(bufs[0][:sizes[0]], localPort, peerPort) {
+					return i
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("reply to port %d not read from any queue within 5s", peerPort)
+		return -1
+	}
+	for peerPort := 40000; peerPort < 40004; peerPort++ {
+		for _, k := range []int{0, 1, 0, 1} {
+			f := udpFrame(testTAPMAC, testSrcMAC, peer, local, peerPort, localPort)
+			if n, err := qs[k].Write([][]byte{f}, 0); n != 1 || err != nil {
+				t.Fatalf("queue %d: Write: %d, %v", k, n, err)
+			}
+			if got := replyQueue(peerPort); got != k {
+				t.Errorf("flow %d: unexpected queue of the reply to a frame written through queue %d:\n- want: %d\n-  got: %d", peerPort, k, k, got)
+			}
+		}
+	}
+}
+
+// udpFrame is an Ethernet/IPv4/UDP frame from src:sport to dst:dport
+// (UDP checksum 0, IPv4 header checksum set).
+func udpFrame(dstMAC, srcMAC encap.MAC, src, dst [4]byte, sport, dport int) []byte {
+	payload := []byte("vxswitch steering test")
+	f := make([]byte, 14+20+8+len(payload))
+	copy(f[0:6], dstMAC[:])
+	copy(f[6:12], srcMAC[:])
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(payload)))
+	ip[8] = 64
+	ip[9] = 17
+	copy(ip[12:16], src[:])
+	copy(ip[16:20], dst[:])
+	binary.BigEndian.PutUint16(ip[10:], ^encap.Checksum(ip, 0))
+	udp := f[34:]
+	binary.BigEndian.PutUint16(udp[0:], uint16(sport))
+	binary.BigEndian.PutUint16(udp[2:], uint16(dport))
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
+	copy(udp[8:], payload)
+	return f
+}
+
+// isUDPFrame reports whether f is an Ethernet/IPv4 (no options)/UDP frame
+// from port sport to port dport.
+func isUDPFrame(f []byte, sport, dport int) bool {
+	return len(f) >= 42 && binary.BigEndian.Uint16(f[12:]) == 0x0800 && f[14] == 0x45 && f[23] == 17 &&
+		int(binary.BigEndian.Uint16(f[34:])) == sport && int(binary.BigEndian.Uint16(f[36:])) == dport
+}

@@ -165,6 +165,22 @@ func testKernelInterop(t *testing.T, extraArgs []string, queues int) {
 // the receiver saw.
 func iperf3(t *testing.T, ctx context.Context, server, client *lab.Host) (uint64, float64) {
 	t.Helper()
+	r := iperf3Run(t, ctx, server, client, "-t", "2")
+	return r.Bytes, r.BitsPerSecond
+}
+
+// iperf3Result is what the tests read from `iperf3 -c ... -J`.
+type iperf3Result struct {
+	Bytes         uint64
+	BitsPerSecond float64
+	Retransmits   int
+}
+
+// iperf3Run runs one iperf3 TCP test from client to server with the extra
+// client args (e.g. "-t", "2") and returns its result; the server exits
+// after the test.
+func iperf3Run(t *testing.T, ctx context.Context, server, client *lab.Host, args ...string) iperf3Result {
+	t.Helper()
 	srv := server.NS.Command(ctx, "iperf3", "-s", "-1", "-B", server.Overlay.Addr().String())
 	var srvOut syncBuffer
 	srv.Stdout, srv.Stderr = &srvOut, &srvOut
@@ -190,9 +206,12 @@ func iperf3(t *testing.T, ctx context.Context, server, client *lab.Host) (uint64
 	})
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out := runStdout(t, cctx, client.NS, "iperf3", "-c", server.Overlay.Addr().String(), "-t", "2", "-J")
+	out := runStdout(t, cctx, client.NS, "iperf3", append([]string{"-c", server.Overlay.Addr().String(), "-J"}, args...)...)
 	var res struct {
 		End struct {
+			SumSent struct {
+				Retransmits int `json:"retransmits"`
+			} `json:"sum_sent"`
 			SumReceived struct {
 				Bytes         uint64  `json:"bytes"`
 				BitsPerSecond float64 `json:"bits_per_second"`
@@ -212,5 +231,5 @@ func iperf3(t *testing.T, ctx context.Context, server, client *lab.Host) (uint64
 	case <-time.After(10 * time.Second):
 		t.Errorf("iperf3 -s -1 did not exit after one test:\n%s", srvOut.String())
 	}
-	return res.End.SumReceived.Bytes, res.End.SumReceived.BitsPerSecond
+	return iperf3Result{Bytes: res.End.SumReceived.Bytes, BitsPerSecond: res.End.SumReceived.BitsPerSecond, Retransmits: res.End.SumSent.Retransmits}
 }

@@ -47,7 +47,7 @@ Run 'vxctl <command> --help' for a command's flags.
 
 Example:
   vxctl fdb --vni 42
-  vxctl --api /run/vxlab/vxlab/h0/vxswitchd.sock stats
+  vxctl --api /run/vxlab/vxlab/h0.sock stats    # host h0 of a lab from vxlab up
 `
 
 // command runs one vxctl command with its arguments (after the command

@@ -52,6 +52,12 @@ const (
 	// nor a configured remote (used when the control plane restricts
 	// sources).
 	DropNotMember
+	// DropReceiveOverflow: VXLAN datagrams the kernel dropped at the
+	// underlay receive sockets before the switch read them, almost always
+	// because a socket's receive buffer was full while the switch fell
+	// behind. The kernel counts these (the bind's ReceiveDrops, read when
+	// Stats is called); the switch never increments it.
+	DropReceiveOverflow
 
 	numDropReasons
 )
@@ -70,6 +76,8 @@ var dropNames = [numDropReasons]string{
 	DropPortWrite:    "port_write_error",
 	DropSend:         "send_error",
 	DropNotMember:    "not_member",
+
+	DropReceiveOverflow: "receive_overflow",
 }
 
 // String returns the reason's stable name, e.g. "unknown_vni".

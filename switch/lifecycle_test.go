@@ -64,6 +64,37 @@ func TestStats(t *testing.T) {
 	}
 }
 
+// dropCountingBind is a sinkBind whose kernel reports receive drops, as
+// vtep.StdBind.ReceiveDrops does.
+type dropCountingBind struct {
+	*sinkBind
+	drops atomic.Uint64
+}
+
+func (b *dropCountingBind) ReceiveDrops() uint64 { return b.drops.Load() }
+
+// TestStatsReceiveOverflow: datagrams the kernel dropped at the bind's
+// receive sockets appear as the receive_overflow drop reason (and so in the
+// API and the metrics), read from the bind each time; the switch's own
+// counter for the reason stays untouched. A bind that cannot tell shows 0.
+func TestStatsReceiveOverflow(t *testing.T) {
+	b := &dropCountingBind{sinkBind: newSinkBind()}
+	u := newUnit(t, Config{}, fdb.Config{}, b)
+	for _, n := range []uint64{0, 7, 12} {
+		b.drops.Store(n)
+		if got := u.sw.Stats().Drops["receive_overflow"]; got != n {
+			t.Errorf("unexpected receive_overflow drops:\n- want: %d\n-  got: %d", n, got)
+		}
+	}
+	if got := u.sw.drops.d[DropReceiveOverflow].Load(); got != 0 {
+		t.Errorf("the switch counted receive_overflow itself: %d", got)
+	}
+	plain := newUnit(t, Config{}, fdb.Config{}, nil)
+	if got, ok := plain.sw.Stats().Drops["receive_overflow"]; !ok || got != 0 {
+		t.Errorf("unexpected receive_overflow without ReceiveDrops:\n- want: 0 (listed)\n-  got: %d (listed %v)", got, ok)
+	}
+}
+
 // TestStatsConcurrentWithConfig reads Stats while VNIs and ports are added
 // and removed; it must never see a half-updated topology.
 func TestStatsConcurrentWithConfig(t *testing.T) {

@@ -85,5 +85,8 @@ func (sw *Switch) Stats() Stats {
 	for _, r := range DropReasons() {
 		st.Drops[r.String()] = sw.drops.d[r].Load()
 	}
+	if b, ok := sw.bind.(interface{ ReceiveDrops() uint64 }); ok {
+		st.Drops[DropReceiveOverflow.String()] += b.ReceiveDrops()
+	}
 	return st
 }

@@ -62,6 +62,10 @@ type StdBind struct {
 	status      OffloadStatus  // filled in by Open; GSO counts live in send
 
 	gsoLogged atomic.Bool // the EIO fallback has been logged
+
+	// closedDrops is what the kernel had dropped at receive sockets since
+	// closed (ReceiveDrops); guarded by mu.
+	closedDrops uint64
 }
 
 var _ Bind = (*StdBind)(nil)

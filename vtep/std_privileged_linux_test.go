@@ -3,11 +3,14 @@ package vtep
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
 	"github.com/vxswitch/vxswitch/internal/testutil"
 )
 
@@ -109,4 +112,64 @@ func openInNS(t *testing.T, local netip.Addr) (*StdBind, ReceiveFunc, error) {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b, fns[0], nil
+}
+
+// TestPrivilegedStdBindReceiveDrops overflows a receive socket with a tiny
+// buffer that nobody reads, in a fresh namespace, and checks that
+// ReceiveDrops reports the kernel's drops: none before, some but not more
+// than were sent after, and the same count once the bind is closed.
+func TestPrivilegedStdBindReceiveDrops(t *testing.T) {
+	ns := testutil.NewNS(t)
+	ctx := context.Background()
+	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "192.0.2.1/24", "dev", "lo"}} {
+		if out, err := ns.Run(ctx, "ip", args...); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	local := netip.MustParseAddr("192.0.2.1")
+	const sent = 200
+	var b *StdBind
+	var port uint16
+	err := ns.Do(func() error {
+		var err error
+		if b, err = NewStdBind(Config{Local: local, RecvSockets: 1, SocketBuffer: 4096}); err != nil {
+			return err
+		}
+		if _, port, err = b.Open(0); err != nil {
+			return err
+		}
+		if d := b.ReceiveDrops(); d != 0 {
+			return fmt.Errorf("drops before any traffic: %d", d)
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		payload := make([]byte, 1000)
+		to := &unix.SockaddrInet4{Addr: local.As4(), Port: int(port)}
+		for range sent {
+			if err := unix.Sendto(fd, payload, 0, to); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if b != nil {
+		t.Cleanup(func() { b.Close() })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops := b.ReceiveDrops()
+	t.Logf("rcvbuf %d bytes: %d of %d datagrams dropped by the kernel", b.Offload().RecvBuffer, drops, sent)
+	if drops == 0 || drops > sent {
+		t.Fatalf("unexpected ReceiveDrops:\n- want: 1..%d\n-  got: %d", sent, drops)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.ReceiveDrops(); got != drops {
+		t.Errorf("unexpected ReceiveDrops after Close:\n- want: %d (kept)\n-  got: %d", drops, got)
+	}
 }

@@ -58,6 +58,13 @@ const (
 	// behind. The kernel counts these (the bind's ReceiveDrops, read when
 	// Stats is called); the switch never increments it.
 	DropReceiveOverflow
+	// DropPortOverflow: frames a port's TAP dropped before the switch read
+	// them, almost always because its queue to the switch (txqueuelen) was
+	// full. The kernel counts these (the TAP's tx_dropped, read when Stats
+	// is called, from the first queue's device if it can tell); the switch
+	// adds a removed port's count to its own counter, so the total does
+	// not fall when a port goes.
+	DropPortOverflow
 
 	numDropReasons
 )
@@ -78,6 +85,7 @@ var dropNames = [numDropReasons]string{
 	DropNotMember:    "not_member",
 
 	DropReceiveOverflow: "receive_overflow",
+	DropPortOverflow:    "port_overflow",
 }
 
 // String returns the reason's stable name, e.g. "unknown_vni".

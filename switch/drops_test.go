@@ -254,7 +254,7 @@ func TestDropReasons(t *testing.T) {
 func TestDropReasonNames(t *testing.T) {
 	want := []string{
 		"truncated", "bad_flags", "reserved_bits", "unknown_vni", "oversize", "no_route", "learn_cap",
-		"bad_source_mac", "hairpin", "split_horizon", "port_write_error", "send_error", "not_member", "receive_overflow",
+		"bad_source_mac", "hairpin", "split_horizon", "port_write_error", "send_error", "not_member", "receive_overflow", "port_overflow",
 	}
 	var got []string
 	for _, r := range DropReasons() {

@@ -95,6 +95,53 @@ func TestStatsReceiveOverflow(t *testing.T) {
 	}
 }
 
+// droppingDev is a sinkDev whose kernel reports drops, as
+// tap.TAP.TxDropped does; fail makes TxDropped return an error.
+type droppingDev struct {
+	*sinkDev
+	drops atomic.Uint64
+	fail  bool
+}
+
+func (d *droppingDev) TxDropped() (uint64, error) {
+	if d.fail {
+		return 0, errors.New("no rtnetlink socket")
+	}
+	return d.drops.Load(), nil
+}
+
+// TestStatsPortOverflow: what the kernel dropped at the ports' TAPs is the
+// port_overflow drop reason, summed over the ports and read each time; a
+// removed port's count stays in the total; a device that cannot tell (or
+// fails to) adds nothing.
+func TestStatsPortOverflow(t *testing.T) {
+	u := newUnit(t, Config{}, fdb.Config{}, nil)
+	a := &droppingDev{sinkDev: newSinkDev("a", testMTU)}
+	b := &droppingDev{sinkDev: newSinkDev("b", testMTU)}
+	c := &droppingDev{sinkDev: newSinkDev("c", testMTU), fail: true}
+	c.drops.Store(100)
+	u.addDev(a, 42)
+	u.addDev(b, 43)
+	u.addDev(c, 42)
+	u.add("plain", 42)
+	check := func(want uint64) {
+		t.Helper()
+		if got := u.sw.Stats().Drops["port_overflow"]; got != want {
+			t.Errorf("unexpected port_overflow drops:\n- want: %d\n-  got: %d", want, got)
+		}
+	}
+	check(0)
+	a.drops.Store(5)
+	b.drops.Store(7)
+	check(12)
+	if err := u.sw.RemovePort("b"); err != nil {
+		t.Fatal(err)
+	}
+	check(12)
+	a.drops.Store(9)
+	check(16)
+}
+
 // TestStatsConcurrentWithConfig reads Stats while VNIs and ports are added
 // and removed; it must never see a half-updated topology.
 func TestStatsConcurrentWithConfig(t *testing.T) {

@@ -199,6 +199,10 @@ func (sw *Switch) RemovePort(name string) error {
 	delete(nt.ports, p.id)
 	delete(nt.byName, name)
 	nt.rebuildVNIPorts()
+	// Keep what the kernel dropped at the port in the total (Stats adds
+	// the ports still attached); a Stats call in between may count it
+	// twice for a moment.
+	sw.drops.d[DropPortOverflow].Add(p.kernelDrops())
 	sw.topo.Store(nt)
 	sw.state.Unlock()
 
@@ -213,6 +217,18 @@ func (sw *Switch) RemovePort(name string) error {
 	n := sw.fdb.DeleteIf(func(e fdb.Entry) bool { return e.Port == p.id })
 	sw.log.Info("port detached", "port", name, "fdb_entries_removed", n)
 	return err
+}
+
+// kernelDrops is what the kernel dropped on the way from the port's
+// device to the switch (tap.TAP.TxDropped of the first queue: every queue
+// is the same link), 0 for a device that cannot tell.
+func (p *Port) kernelDrops() uint64 {
+	if d, ok := p.queues[0].dev.(interface{ TxDropped() (uint64, error) }); ok {
+		if n, err := d.TxDropped(); err == nil {
+			return n
+		}
+	}
+	return 0
 }
 
 // Port returns the attached port called name.

@@ -88,5 +88,8 @@ func (sw *Switch) Stats() Stats {
 	if b, ok := sw.bind.(interface{ ReceiveDrops() uint64 }); ok {
 		st.Drops[DropReceiveOverflow.String()] += b.ReceiveDrops()
 	}
+	for _, p := range sw.Ports() {
+		st.Drops[DropPortOverflow.String()] += p.kernelDrops()
+	}
 	return st
 }

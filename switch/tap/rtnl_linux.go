@@ -74,18 +74,55 @@ func gsoMaxSegs(idx int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// msg is the reply after its nlmsghdr: an ifinfomsg, then attributes.
+	if v, ok := linkAttr(msg, unix.IFLA_GSO_MAX_SEGS); ok && len(v) >= 4 {
+		return int(binary.NativeEndian.Uint32(v)), nil
+	}
+	return 0, errors.New("no IFLA_GSO_MAX_SEGS in the kernel's reply")
+}
+
+// TxDropped returns how many frames the kernel dropped on their way from
+// the TAP's interface to its reader: the link's tx_dropped (IFLA_STATS64,
+// what `ip -s link` shows as TX dropped), which the tun driver counts
+// mostly when a queue to the reader is full (the link's txqueuelen bounds
+// it): frames lost before Read could see them. It asks rtnetlink in
+// the namespace the TAP was created in, so it works from any thread; it is
+// for statistics, not for a loop. Safe for concurrent use.
+func (t *TAP) TxDropped() (uint64, error) {
+	t.ctlMu.RLock()
+	defer t.ctlMu.RUnlock()
+	if t.nl < 0 {
+		return 0, &OpError{Op: "get tx_dropped", Name: t.name, Err: errors.New("no rtnetlink socket")}
+	}
+	t.nlMu.Lock()
+	t.nlSeq++
+	msg, err := rtnlLinkOn(t.nl, t.nlSeq, unix.RTM_GETLINK, t.index, nil)
+	t.nlMu.Unlock()
+	if err != nil {
+		return 0, &OpError{Op: "get tx_dropped", Name: t.name, Err: err}
+	}
+	st, ok := linkAttr(msg, unix.IFLA_STATS64)
+	if !ok || len(st) < 8*8 {
+		return 0, &OpError{Op: "get tx_dropped", Name: t.name, Err: errors.New("no IFLA_STATS64 in the kernel's reply")}
+	}
+	// struct rtnl_link_stats64: rx_packets, tx_packets, rx_bytes,
+	// tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped, ...
+	return binary.NativeEndian.Uint64(st[7*8:]), nil
+}
+
+// linkAttr returns the payload of attribute typ in msg, the body of an
+// RTM_NEWLINK reply (an ifinfomsg, then attributes).
+func linkAttr(msg []byte, typ uint16) ([]byte, bool) {
 	for b := msg[min(len(msg), unix.SizeofIfInfomsg):]; len(b) >= unix.SizeofRtAttr; {
 		l := int(binary.NativeEndian.Uint16(b[0:]))
 		if l < unix.SizeofRtAttr || l > len(b) {
 			break
 		}
-		if binary.NativeEndian.Uint16(b[2:]) == unix.IFLA_GSO_MAX_SEGS && l >= unix.SizeofRtAttr+4 {
-			return int(binary.NativeEndian.Uint32(b[4:])), nil
+		if binary.NativeEndian.Uint16(b[2:]) == typ {
+			return b[unix.SizeofRtAttr:l], true
 		}
 		b = b[min(len(b), (l+3)&^3):] // attributes are 4-byte aligned
 	}
-	return 0, errors.New("no IFLA_GSO_MAX_SEGS in the kernel's reply")
+	return nil, false
 }
 
 // rtnlLink sends one RTM_NEWLINK (with NLM_F_ACK) or RTM_GETLINK request
@@ -98,7 +135,13 @@ func rtnlLink(typ uint16, idx int, attrs []byte) ([]byte, error) {
 		return nil, fmt.Errorf("rtnetlink socket: %w", err)
 	}
 	defer unix.Close(fd)
-	const seq = 1
+	return rtnlLinkOn(fd, 1, typ, idx, attrs)
+}
+
+// rtnlLinkOn is rtnlLink on an open rtnetlink socket fd, with sequence
+// number seq (replies with another one, left over from an earlier request
+// on the socket, are skipped); one request at a time per socket.
+func rtnlLinkOn(fd int, seq uint32, typ uint16, idx int, attrs []byte) ([]byte, error) {
 	req := make([]byte, unix.SizeofNlMsghdr+unix.SizeofIfInfomsg+len(attrs))
 	flags := uint16(unix.NLM_F_REQUEST)
 	if typ != unix.RTM_GETLINK {

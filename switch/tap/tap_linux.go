@@ -62,6 +62,12 @@ type TAP struct {
 	// work from any thread. ctl is -1 after Close.
 	ctlMu sync.RWMutex
 	ctl   int
+	// nl is an rtnetlink socket opened in the same namespace for TxDropped
+	// (a link's statistics have no ioctl), -1 if it could not be opened or
+	// after Close; guarded by ctlMu, and nlMu serializes its requests.
+	nl    int
+	nlMu  sync.Mutex
+	nlSeq uint32 // guarded by nlMu
 
 	closeOnce sync.Once
 	closing   atomic.Bool // set first thing in Close
@@ -126,7 +132,7 @@ func Create(cfg Config) (*TAP, error) {
 		f, actual, v, err := createVnet(name, cfg)
 		switch {
 		case err == nil:
-			t := &TAP{name: actual, persist: cfg.Persist, ctl: ctl, vnet: v}
+			t := &TAP{name: actual, persist: cfg.Persist, ctl: ctl, nl: -1, vnet: v}
 			v.writeFn = t.writev
 			err := t.open(f, cfg)
 			if err == nil {
@@ -175,7 +181,7 @@ func Create(cfg Config) (*TAP, error) {
 		unix.Close(ctl)
 		return nil, &OpError{Op: "create", Name: name, Err: fmt.Errorf("water returned %T, want *os.File", ifce.ReadWriteCloser)}
 	}
-	t := &TAP{name: ifce.Name(), persist: cfg.Persist, ctl: ctl, offloadReason: offloadReason}
+	t := &TAP{name: ifce.Name(), persist: cfg.Persist, ctl: ctl, nl: -1, offloadReason: offloadReason}
 	err = t.open(f, cfg)
 	if err == nil {
 		err = t.clearOffloads()
@@ -220,6 +226,12 @@ func (t *TAP) setup(cfg Config) error {
 		return &OpError{Op: "get index", Name: t.name, Err: err}
 	}
 	t.index = idx
+	// Best effort: without it TxDropped reports an error, nothing else.
+	if nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err == nil {
+		t.ctlMu.Lock()
+		t.nl = nl
+		t.ctlMu.Unlock()
+	}
 	if !cfg.MAC.IsZero() {
 		if err := setHwaddr(t.ctl, t.name, cfg.MAC); err != nil {
 			return &OpError{Op: "set mac", Name: t.name, Err: fmt.Errorf("mac %s: %w", cfg.MAC, err)}
@@ -586,6 +598,10 @@ func (t *TAP) Close() error {
 		if t.ctl >= 0 {
 			unix.Close(t.ctl)
 			t.ctl = -1
+		}
+		if t.nl >= 0 {
+			unix.Close(t.nl)
+			t.nl = -1
 		}
 		t.ctlMu.Unlock()
 		if err != nil {

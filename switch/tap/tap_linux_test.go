@@ -1178,3 +1178,74 @@ func isUDPFrame(f []byte, sport, dport int) bool {
 	return len(f) >= 42 && binary.BigEndian.Uint16(f[12:]) == 0x0800 && f[14] == 0x45 && f[23] == 17 &&
 		int(binary.BigEndian.Uint16(f[34:])) == sport && int(binary.BigEndian.Uint16(f[36:])) == dport
 }
+
+// TestPrivilegedTAPTxDropped fills a TAP whose queue holds 4 frames and
+// that nobody reads, and checks that TxDropped, asked from outside the
+// TAP's namespace, reports what `ip -s link` reports as TX dropped: none
+// before, the overflow after.
+func TestPrivilegedTAPTxDropped(t *testing.T) {
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) {
+			ns := newTestNS(t)
+			name := testutil.UniqueName("vxtp")
+			tp := createIn(t, ns, Config{Name: name, MAC: testTAPMAC, Up: true, Offload: offload})
+			ctx := context.Background()
+			for _, args := range [][]string{
+				{"link", "set", name, "txqueuelen", "4"},
+				{"addr", "add", "198.18.0.1/24", "dev", name},
+				{"neigh", "replace", "198.18.0.2", "lladdr", testSrcMAC.String(), "dev", name},
+			} {
+				if out, err := ns.Run(ctx, "ip", args...); err != nil {
+					t.Fatalf("ip %v: %v: %s", args, err, out)
+				}
+			}
+			if d, err := tp.TxDropped(); err != nil || d != 0 {
+				t.Fatalf("unexpected TxDropped before traffic:\n- want: 0, <nil>\n-  got: %d, %v", d, err)
+			}
+			const sent = 100
+			err := ns.Do(func() error {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				defer unix.Close(fd)
+				to := &unix.SockaddrInet4{Addr: [4]byte{198, 18, 0, 2}, Port: 9}
+				for range sent {
+					if err := unix.Sendto(fd, []byte("fills the TAP's queue"), 0, to); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			got, err := tp.TxDropped()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := ns.Run(ctx, "ip", "-j", "-s", "link", "show", name)
+			if err != nil {
+				t.Fatalf("ip -s link: %v: %s", err, out)
+			}
+			var links []struct {
+				Stats struct {
+					TX struct {
+						Dropped uint64 `json:"dropped"`
+					} `json:"tx"`
+				} `json:"stats64"`
+			}
+			if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+				t.Fatalf("ip -j -s link: %v: %s", err, out)
+			}
+			t.Logf("%d datagrams into a 4-frame queue: TxDropped %d, ip -s link TX dropped %d", sent, got, links[0].Stats.TX.Dropped)
+			if got == 0 || got > sent || got != links[0].Stats.TX.Dropped {
+				t.Errorf("unexpected TxDropped:\n- want: %d (ip -s link), between 1 and %d\n-  got: %d", links[0].Stats.TX.Dropped, sent, got)
+			}
+			tp.Close()
+			if _, err := tp.TxDropped(); err == nil {
+				t.Error("TxDropped after Close: want an error")
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/switch/tap"
 	"github.com/vxswitch/vxswitch/switch/tap/taptest"
 	"github.com/vxswitch/vxswitch/vtep/vteptest"
 )
@@ -505,5 +506,73 @@ func TestDefaults(t *testing.T) {
 	d := DefaultConfig()
 	if d.Port != encap.VXLANPort || d.AgeInterval != 5*time.Second || d.Strict || d.NoLearning {
 		t.Errorf("unexpected DefaultConfig: %+v", d)
+	}
+}
+
+// groDev is a sinkDev that can switch coalescing on write, as tap.TAP
+// does.
+type groDev struct {
+	*sinkDev
+	gro atomic.Bool
+}
+
+func (d *groDev) SetGRO(on bool) { d.gro.Store(on) }
+func (d *groDev) GRO() bool      { return d.gro.Load() }
+
+// TestSetTAPGRO: the switch's setting of coalescing on write reaches every
+// queue of every port that can switch it, as ports are attached (whatever
+// the device started with) and when SetTAPGRO changes it; ports attached
+// after a change get the new setting; a device that cannot switch it is
+// not counted.
+func TestSetTAPGRO(t *testing.T) {
+	for _, noGRO := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoTAPGRO=%v", noGRO), func(t *testing.T) {
+			u := newUnit(t, Config{NoTAPGRO: noGRO}, fdb.Config{}, nil)
+			a := &groDev{sinkDev: newSinkDev("a", testMTU)}
+			a.gro.Store(noGRO) // created with the opposite setting
+			qs := []*groDev{{sinkDev: newSinkDev("q", testMTU)}, {sinkDev: newSinkDev("q", testMTU)}}
+			qs[1].gro.Store(true)
+			u.addDev(a, 42)
+			if _, err := u.sw.AddPort(qs[0], PortConfig{VNI: 42, Queues: []tap.Device{qs[1]}}); err != nil {
+				t.Fatal(err)
+			}
+			u.add("plain", 42)
+			devs := []*groDev{a, qs[0], qs[1]}
+			check := func(want bool) {
+				t.Helper()
+				if got := u.sw.TAPGRO(); got != want {
+					t.Errorf("TAPGRO() = %v, want %v", got, want)
+				}
+				for i, d := range devs {
+					if d.GRO() != want {
+						t.Errorf("device %d (%s): GRO %v, want %v", i, d.Name(), d.GRO(), want)
+					}
+				}
+				for _, name := range []string{"a", "q"} {
+					p, _ := u.sw.Port(name)
+					if on, ok := p.GRO(); !ok || on != want {
+						t.Errorf("port %s: GRO() = %v, %v; want %v, true", name, on, ok, want)
+					}
+				}
+				p, _ := u.sw.Port("plain")
+				if _, ok := p.GRO(); ok {
+					t.Error("port plain: GRO() ok for a device that cannot switch it")
+				}
+			}
+			check(!noGRO)
+			if n := u.sw.SetTAPGRO(noGRO); n != 2 {
+				t.Errorf("SetTAPGRO switched %d ports, want 2", n)
+			}
+			check(noGRO)
+			b := &groDev{sinkDev: newSinkDev("b", testMTU)}
+			b.gro.Store(!noGRO)
+			u.addDev(b, 43)
+			devs = append(devs, b)
+			check(noGRO)
+			if n := u.sw.SetTAPGRO(!noGRO); n != 3 {
+				t.Errorf("SetTAPGRO switched %d ports, want 3", n)
+			}
+			check(!noGRO)
+		})
 	}
 }

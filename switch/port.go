@@ -139,6 +139,9 @@ func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
 	}
 	for _, d := range append([]tap.Device{dev}, cfg.Queues...) {
 		p.queues = append(p.queues, portQueue{dev: d, mu: new(sync.Mutex)})
+		if g, ok := d.(groSwitch); ok {
+			g.SetGRO(!sw.state.noTAPGRO)
+		}
 	}
 	for _, mac := range cfg.LocalMACs {
 		err := sw.fdb.Add(fdb.Entry{Key: fdb.Key{VNI: cfg.VNI, MAC: mac}, Dest: fdb.Dest{Port: p.id}, Origin: fdb.OriginLocal})
@@ -328,4 +331,55 @@ func (p *Port) write(sw *Switch, q *portQueue, pkts [][]byte) {
 		sw.drops.d[DropPortWrite].Add(uint64(len(pkts) - n))
 		sw.logErr("port write failed", "port", p.name, "err", err)
 	}
+}
+
+// groSwitch is implemented by devices that can turn coalescing of TCP
+// segments on write on and off at run time (tap.TAP; it does nothing on a
+// TAP without offloads, whose GRO is always false).
+type groSwitch interface {
+	SetGRO(on bool)
+	GRO() bool
+}
+
+// SetTAPGRO turns coalescing of TCP segments into super-frames on write
+// (Config.NoTAPGRO) on or off for every queue of every attached port whose
+// device can switch it, and for ports attached later. It returns the
+// number of ports whose devices can switch it. A write in progress
+// finishes with the old setting. Safe for concurrent use.
+func (sw *Switch) SetTAPGRO(on bool) int {
+	sw.state.Lock()
+	defer sw.state.Unlock()
+	sw.state.noTAPGRO = !on
+	n := 0
+	for _, p := range sw.topo.Load().ports {
+		switched := false
+		for _, q := range p.queues {
+			if g, ok := q.dev.(groSwitch); ok {
+				g.SetGRO(on)
+				switched = true
+			}
+		}
+		if switched {
+			n++
+		}
+	}
+	return n
+}
+
+// TAPGRO reports the switch's setting of coalescing on write (see
+// Config.NoTAPGRO and SetTAPGRO); Port.GRO tells what one port does.
+func (sw *Switch) TAPGRO() bool {
+	sw.state.Lock()
+	defer sw.state.Unlock()
+	return !sw.state.noTAPGRO
+}
+
+// GRO reports whether the port's device coalesces TCP segments on write,
+// and ok false if the device cannot (it is not a TAP).
+func (p *Port) GRO() (on, ok bool) {
+	g, ok := p.dev.(groSwitch)
+	if !ok {
+		return false, false
+	}
+	return g.GRO(), true
 }

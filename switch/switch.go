@@ -80,6 +80,13 @@ type Config struct {
 	// starts (its P would be the only one).
 	BusyPoll time.Duration
 
+	// NoTAPGRO turns off coalescing of TCP segments into super-frames on
+	// write ("GRO on write", tap.Config.NoGRO) on every port whose device
+	// can switch it (a tap.TAP with offloads): AddPort applies the
+	// switch's setting to each port's devices, whatever they were created
+	// with. SetTAPGRO changes it at run time. The zero value coalesces.
+	NoTAPGRO bool
+
 	// Logger receives lifecycle and rate-limited error logs. nil discards.
 	Logger *slog.Logger
 }
@@ -103,9 +110,10 @@ type Switch struct {
 	// state serializes configuration changes (ports, VNIs) and Close.
 	state struct {
 		sync.Mutex
-		closed  bool
-		started bool
-		nextID  uint32
+		closed   bool
+		started  bool
+		nextID   uint32
+		noTAPGRO bool // Config.NoTAPGRO, then SetTAPGRO's argument negated
 	}
 
 	// topo is the forwarding loops' read-only view of ports and VNIs,
@@ -175,6 +183,7 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	sw := &Switch{cfg: cfg, log: log, fdb: table, bind: bind, done: make(chan struct{})}
+	sw.state.noTAPGRO = cfg.NoTAPGRO
 	if cfg.SingleLoop {
 		l, err := newLoop(sw)
 		if err != nil {

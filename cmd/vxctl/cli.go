@@ -35,6 +35,7 @@ Commands:
   ports      show the switch's ports and their counters
   stats      show counters: ports, VNIs, drops, FDB
   status     show the daemon's version, uptime, address and VNIs
+  settings   show or change run-time settings (settings set --tap-gro off)
   peers      show the gossip cluster's members (VTEP, VNIs, entries)
   capture    record packets at the switch's capture points (pcapng/pcap)
   version    show vxctl's and vxswitchd's versions
@@ -55,14 +56,15 @@ Example:
 type command func(ctx context.Context, c *api.Client, w io.Writer, args []string) error
 
 var commands = map[string]command{
-	"fdb":     cmdFDB,
-	"flood":   cmdFlood,
-	"ports":   cmdPorts,
-	"stats":   cmdStats,
-	"status":  cmdStatus,
-	"version": cmdVersion,
-	"capture": cmdCapture,
-	"peers":   cmdPeers,
+	"fdb":      cmdFDB,
+	"flood":    cmdFlood,
+	"ports":    cmdPorts,
+	"stats":    cmdStats,
+	"status":   cmdStatus,
+	"settings": cmdSettings,
+	"version":  cmdVersion,
+	"capture":  cmdCapture,
+	"peers":    cmdPeers,
 }
 
 // errHelp is returned by a command that printed its help as asked.
@@ -208,6 +210,32 @@ func (f *addrFlag) Set(s string) error {
 		return errors.New("want an IP address like 192.0.2.11 or 2001:db8::11")
 	}
 	f.addr = a
+	return nil
+}
+
+// onOffFlag is a flag that takes on or off (or true/false, 1/0),
+// remembering whether it was given.
+type onOffFlag struct{ on, set bool }
+
+func (f *onOffFlag) String() string {
+	switch {
+	case !f.set:
+		return ""
+	case f.on:
+		return "on"
+	}
+	return "off"
+}
+
+func (f *onOffFlag) Set(s string) error {
+	switch s {
+	case "on", "true", "1":
+		f.on, f.set = true, true
+	case "off", "false", "0":
+		f.on, f.set = false, true
+	default:
+		return errors.New("want on or off")
+	}
 	return nil
 }
 

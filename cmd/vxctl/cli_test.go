@@ -116,9 +116,17 @@ $`)},
 		{name: "flood add missing remote", args: []string{"flood", "add", "--vni", "42"}, wantCode: 2, wantErr: "missing --remote"},
 		{name: "flood add bad remote", args: []string{"flood", "add", "--vni", "42", "--remote", "x"}, wantCode: 2, wantErr: "want an IP address"},
 		{name: "ports", args: []string{"ports"}, wantOut: "" +
-			"NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  QUEUES  OFFLOADS\n" +
-			"vxtap0  42   1450  02:00:00:00:00:01  0           0         1           60        1       csum,tso4,tso6,uso4,uso6\n" +
-			"vxtap1  43   1450  02:00:00:00:00:02  0           0         0           0         1       off\n"},
+			"NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  QUEUES  OFFLOADS                  GRO\n" +
+			"vxtap0  42   1450  02:00:00:00:00:01  0           0         1           60        1       csum,tso4,tso6,uso4,uso6  on\n" +
+			"vxtap1  43   1450  02:00:00:00:00:02  0           0         0           0         1       off                       off\n"},
+		{name: "settings", args: []string{"settings"}, wantOut: "tap-gro  on\n"},
+		{name: "settings set off", args: []string{"settings", "set", "--tap-gro", "off"}, wantOut: "tap-gro  off\n"},
+		{name: "ports after tap-gro off", args: []string{"ports", "-o", "json"}, wantRE: regexp.MustCompile(`(?s)"name": "vxtap0".*"tap_gro": false.*"name": "vxtap1".*"tap_gro": false`)},
+		{name: "settings json", args: []string{"settings", "-o", "json"}, wantOut: "{\n  \"tap_gro\": false\n}\n"},
+		{name: "settings set on", args: []string{"settings", "set", "--tap-gro=true", "-o", "json"}, wantOut: "{\n  \"tap_gro\": true\n}\n"},
+		{name: "settings set nothing", args: []string{"settings", "set"}, wantCode: 2, wantErr: "nothing to change: give --tap-gro on|off"},
+		{name: "settings set bad value", args: []string{"settings", "set", "--tap-gro", "maybe"}, wantCode: 2, wantErr: `invalid value "maybe" for flag -tap-gro: want on or off`},
+		{name: "settings no set flag", args: []string{"settings", "--tap-gro", "off"}, wantCode: 2, wantErr: "flag provided but not defined: -tap-gro"},
 		{name: "stats", args: []string{"stats"}, wantRE: regexp.MustCompile(`(?s)^PORT +VNI +RX_PACKETS.*\nvxtap0 +42 +0 +0 +1 +60\n.*\nVNI +PORTS.*\n42 +1 +1 +68 +0 +0\n.*drops:\n  unknown_vni +1\nreserved_bits_accepted +0\nfdb: +4 entries \(1 learned\)`)},
 		{name: "status", args: []string{"status"}, wantRE: regexp.MustCompile(`^version +apitest\nuptime +\d+s\nlocal +192\.0\.2\.1\nport +4789\nvnis +42 43 44\n$`)},
 		{name: "version", args: []string{"version"}, wantOut: "vxctl dev\nvxswitchd apitest\n"},

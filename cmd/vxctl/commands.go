@@ -249,7 +249,9 @@ counters, queues and offloads: rx is what the switch read from the port, tx
 what it wrote to it; QUEUES is the number of device queues read
 (--tap-queues); OFFLOADS lists what the TAP was opened with (csum, tso4,
 tso6, uso4,uso6) or "off" (--offload=false, or refused by the kernel, with
-the reason).
+the reason); GRO says whether the switch coalesces TCP segments into
+super-frames when it writes to the port (always off without offloads; see
+'vxctl settings').
 
 Usage:
   vxctl ports [-o table|json]
@@ -259,8 +261,8 @@ Flags:
 
 Example:
   $ vxctl ports
-  NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  QUEUES  OFFLOADS
-  vxtap0  42   1450  02:00:00:00:00:01  12          1176      10          980       1       csum,tso4,tso6,uso4,uso6
+  NAME    VNI  MTU   MAC                RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  QUEUES  OFFLOADS                  GRO
+  vxtap0  42   1450  02:00:00:00:00:01  12          1176      10          980       1       csum,tso4,tso6,uso4,uso6  on
 `
 
 func cmdPorts(ctx context.Context, c *api.Client, w io.Writer, args []string) error {
@@ -375,4 +377,63 @@ func cmdVersion(ctx context.Context, c *api.Client, w io.Writer, args []string) 
 		fmt.Fprintf(w, "vxswitchd %s\n", st.Version)
 	}
 	return nil
+}
+
+const settingsHelp = `vxctl settings: show or change what vxswitchd can change while it runs.
+
+Usage:
+  vxctl settings [-o table|json]
+  vxctl settings set --tap-gro on|off [-o table|json]
+
+Settings:
+  tap-gro   whether the switch coalesces received TCP segments into
+            super-frames when it writes them to offload TAPs (GRO on write;
+            the daemon's --tap-gro, on by default). Turning it off works
+            around a kernel with bugs there without restarting the daemon,
+            which would interrupt every port's traffic. It applies to every
+            port, also those attached later, until the daemon restarts;
+            then --tap-gro (or the config file) decides again. 'vxctl
+            ports' shows what each port does (GRO column).
+
+Flags:
+  --tap-gro on|off   with set: the new value (also true/false, 1/0)
+  -o FORMAT          table (default) or json ({"tap_gro": true})
+
+Example:
+  $ vxctl settings set --tap-gro off
+  tap-gro  off
+`
+
+func cmdSettings(ctx context.Context, c *api.Client, w io.Writer, args []string) error {
+	set := len(args) > 0 && args[0] == "set"
+	name := "settings"
+	if set {
+		args, name = args[1:], "settings set"
+	}
+	var out outputFlag
+	var gro onOffFlag
+	fs := newFlags(name, &out)
+	if set {
+		fs.Var(&gro, "tap-gro", "")
+	}
+	if err := parseFlags(fs, w, settingsHelp, args); err != nil {
+		return err
+	}
+	var st api.Settings
+	var err error
+	if set {
+		if !gro.set {
+			return usagef(name, "nothing to change: give --tap-gro on|off")
+		}
+		st, err = c.UpdateSettings(ctx, api.SettingsUpdate{TAPGRO: &gro.on})
+	} else {
+		st, err = c.Settings(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if out.json() {
+		return writeJSON(w, st)
+	}
+	return printSettings(w, st)
 }

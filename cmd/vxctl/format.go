@@ -71,7 +71,7 @@ func printPorts(w io.Writer, ports []api.PortInfo) error {
 		return nil
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "NAME\tVNI\tMTU\tMAC\tRX_PACKETS\tRX_BYTES\tTX_PACKETS\tTX_BYTES\tQUEUES\tOFFLOADS")
+	fmt.Fprintln(tw, "NAME\tVNI\tMTU\tMAC\tRX_PACKETS\tRX_BYTES\tTX_PACKETS\tTX_BYTES\tQUEUES\tOFFLOADS\tGRO")
 	for _, p := range ports {
 		mac := "-"
 		if !p.MAC.IsZero() {
@@ -81,7 +81,11 @@ func printPorts(w io.Writer, ports []api.PortInfo) error {
 		if off == "" {
 			off = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.VNI, p.MTU, mac, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Queues, off)
+		gro := "-"
+		if p.TAPGRO != nil {
+			gro = onOff(*p.TAPGRO)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", p.Name, p.VNI, p.MTU, mac, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Queues, off, gro)
 	}
 	return tw.Flush()
 }
@@ -153,4 +157,17 @@ func printStatus(w io.Writer, st api.Status) error {
 	fmt.Fprintf(tw, "port\t%d\n", st.Port)
 	fmt.Fprintf(tw, "vnis\t%s\n", strings.Join(vnis, " "))
 	return tw.Flush()
+}
+
+func printSettings(w io.Writer, st api.Settings) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "tap-gro\t%s\n", onOff(st.TAPGRO))
+	return tw.Flush()
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }

@@ -117,12 +117,66 @@ func TestPorts(t *testing.T) {
 		t.Fatalf("Ports: %v", err)
 	}
 	want := []api.PortInfo{
-		{Name: "vxtap0", VNI: 42, MTU: 1450, MAC: mac0, RxPackets: 1, RxBytes: 60, Offloads: "csum,tso4,tso6 (USO refused: invalid argument)", Queues: 1},
-		{Name: "vxtap1", VNI: 43, MTU: 1450, MAC: mac1, Offloads: "off", Queues: 1},
+		{Name: "vxtap0", VNI: 42, MTU: 1450, MAC: mac0, RxPackets: 1, RxBytes: 60, Offloads: "csum,tso4,tso6 (USO refused: invalid argument)", Queues: 1, TAPGRO: ptr(true)},
+		{Name: "vxtap1", VNI: 43, MTU: 1450, MAC: mac1, Offloads: "off", Queues: 1, TAPGRO: ptr(false)},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("unexpected ports (-want +got):\n%s", diff)
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestSettings: PATCH /v1/settings turns coalescing on write off and on
+// again for every port that can do it; GET /v1/settings, the ports and the
+// metrics show the change.
+func TestSettings(t *testing.T) {
+	env, p0 := newEnv(t)
+	p0.SetOffloads(tap.Offloads{VnetHdr: true, Csum: true, TSO4: true, TSO6: true})
+	check := func(want bool) {
+		t.Helper()
+		got, err := env.Client.Settings(ctx(t))
+		if err != nil {
+			t.Fatalf("Settings: %v", err)
+		}
+		if got.TAPGRO != want {
+			t.Errorf("GET /v1/settings: tap_gro %v, want %v", got.TAPGRO, want)
+		}
+		ps, err := env.Client.Ports(ctx(t))
+		if err != nil {
+			t.Fatalf("Ports: %v", err)
+		}
+		if len(ps) != 2 || ps[0].TAPGRO == nil || *ps[0].TAPGRO != want || ps[1].TAPGRO == nil || *ps[1].TAPGRO {
+			t.Errorf("ports after tap_gro %v: want vxtap0 %v and vxtap1 (no offloads) false, got %s", want, want, mustJSON(t, ps))
+		}
+		metric := "vxswitch_tap_gro 0\n"
+		if want {
+			metric = "vxswitch_tap_gro 1\n"
+		}
+		if m := scrape(t, env.Switch); !strings.Contains(m, metric) {
+			t.Errorf("metrics after tap_gro %v: no %q", want, metric)
+		}
+	}
+	check(true)
+	for _, on := range []bool{false, false, true} {
+		got, err := env.Client.UpdateSettings(ctx(t), api.SettingsUpdate{TAPGRO: &on})
+		if err != nil {
+			t.Fatalf("UpdateSettings(tap_gro %v): %v", on, err)
+		}
+		if got.TAPGRO != on {
+			t.Errorf("PATCH /v1/settings tap_gro %v answered %v", on, got.TAPGRO)
+		}
+		check(on)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestFDBRoundTrip(t *testing.T) {
@@ -404,6 +458,11 @@ func TestBadInput(t *testing.T) {
 		{"flood unknown field", "POST", "/v1/flood", `{"vni":42,"remote":"192.0.2.9","port":"x"}`, 400, `unknown field "port"`},
 		{"flood delete missing", "DELETE", "/v1/flood?vni=42&remote=192.0.2.77", "", 404, "192.0.2.77 is not in the flood list of VNI 42"},
 		{"flood delete bad remote", "DELETE", "/v1/flood?vni=42&remote=nope", "", 400, `invalid remote "nope"`},
+		{"settings nothing", "PATCH", "/v1/settings", `{}`, 400, "nothing to change"},
+		{"settings null", "PATCH", "/v1/settings", `{"tap_gro":null}`, 400, "nothing to change"},
+		{"settings wrong type", "PATCH", "/v1/settings", `{"tap_gro":"off"}`, 400, `field "tap_gro": want true or false, got string`},
+		{"settings unknown field", "PATCH", "/v1/settings", `{"tap_gro":false,"gso":false}`, 400, `unknown field "gso"`},
+		{"settings wrong method", "POST", "/v1/settings", `{"tap_gro":false}`, 405, "method POST not allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,6 +486,9 @@ func TestBadInput(t *testing.T) {
 	}
 	if got := rawRequest(t, env.Socket, "PUT", "/v1/fdb", "{}").header.Values("Allow"); !cmp.Equal(got, []string{"DELETE", "GET", "POST"}) {
 		t.Errorf("unexpected Allow header:\n- want: [DELETE GET POST]\n-  got: %v", got)
+	}
+	if st, err := env.Client.Settings(ctx(t)); err != nil || !st.TAPGRO {
+		t.Errorf("settings after bad requests: %+v, %v; want tap_gro true", st, err)
 	}
 	// Nothing of the above changed the table.
 	if got := env.Switch.FDB().Len(); got != 2 {

@@ -140,6 +140,22 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return out, err
 }
 
+// Settings returns what can be changed while the daemon runs (GET
+// /v1/settings).
+func (c *Client) Settings(ctx context.Context) (Settings, error) {
+	var st Settings
+	err := c.do(ctx, http.MethodGet, "/v1/settings", nil, &st)
+	return st, err
+}
+
+// UpdateSettings changes the settings u sets and returns them all (PATCH
+// /v1/settings).
+func (c *Client) UpdateSettings(ctx context.Context, u SettingsUpdate) (Settings, error) {
+	var st Settings
+	err := c.do(ctx, http.MethodPatch, "/v1/settings", u, &st)
+	return st, err
+}
+
 func vniQuery(vni uint32, all bool) string {
 	if all {
 		return ""

@@ -12,6 +12,8 @@
 //	POST   /v1/flood                    FloodRequest → 200 FloodList
 //	DELETE /v1/flood?vni=N&remote=IP    204
 //	GET    /v1/ports                    []PortInfo
+//	GET    /v1/settings                 Settings (what can change at run time)
+//	PATCH  /v1/settings                 SettingsUpdate → 200 Settings
 //	GET    /v1/stats                    Stats
 //	GET    /v1/status                   Status
 //

@@ -39,6 +39,9 @@ func FuzzHandler(f *testing.F) {
 	f.Add("GET", "/v1/fdb?vni=42", "")
 	f.Add("GET", "/v1/stats", "")
 	f.Add("PATCH", "/v1/status", "{")
+	// Settings: a valid change, a wrong type.
+	f.Add("PATCH", "/v1/settings", `{"tap_gro":false}`)
+	f.Add("PATCH", "/v1/settings", `{"tap_gro":1}`)
 
 	f.Fuzz(func(t *testing.T, method, path, body string) {
 		if !validMethod(method) || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#") {
@@ -98,6 +101,11 @@ func TestConcurrentRequests(t *testing.T) {
 				}
 				if _, err := env.Client.Stats(c); err != nil {
 					t.Errorf("Stats: %v", err)
+					return
+				}
+				gro := i%2 == 0
+				if _, err := env.Client.UpdateSettings(c, api.SettingsUpdate{TAPGRO: &gro}); err != nil {
+					t.Errorf("UpdateSettings: %v", err)
 					return
 				}
 				if err := env.Client.DelFDB(c, 42, mac); err != nil {

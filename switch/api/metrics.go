@@ -25,6 +25,7 @@ const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
 //	vxswitch_drops_total{reason}            (every reason, zeros included)
 //	vxswitch_reserved_bits_accepted_total
 //	vxswitch_fdb_entries{vni,origin}        (gauge)
+//	vxswitch_tap_gro                        (gauge: 1 if coalescing on write)
 //
 // Each scrape takes a fresh snapshot; the handler is safe for concurrent
 // use and answers GET and HEAD.
@@ -92,6 +93,15 @@ func writeMetrics(w io.Writer, sw *vswitch.Switch) {
 		name: "vxswitch_reserved_bits_accepted_total", typ: "counter",
 		help:    "VXLAN packets with reserved bits set that were accepted (non-strict mode).",
 		samples: []sample{{nil, st.ReservedBitsAccepted}},
+	})
+	var gro uint64
+	if sw.TAPGRO() {
+		gro = 1
+	}
+	fams = append(fams, metricFamily{
+		name: "vxswitch_tap_gro", typ: "gauge",
+		help:    "1 if the switch coalesces received TCP segments into super-frames written to offload TAPs (--tap-gro, PATCH /v1/settings), else 0.",
+		samples: []sample{{nil, gro}},
 	})
 	fams = append(fams, metricFamily{
 		name: "vxswitch_busy_polls_total", typ: "counter",

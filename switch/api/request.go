@@ -108,6 +108,8 @@ func jsonKind(k string) string {
 		return "a string"
 	case k == "ptr":
 		return "a non-negative integer"
+	case k == "bool":
+		return "true or false"
 	}
 	return k
 }

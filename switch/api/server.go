@@ -101,7 +101,11 @@ func (s *Server) newMux() *http.ServeMux {
 	mux.Handle("/v1/ports", methods{http.MethodGet: s.getPorts})
 	mux.Handle("/v1/stats", methods{http.MethodGet: s.getStats})
 	mux.Handle("/v1/status", methods{http.MethodGet: s.getStatus})
-	s.paths = []string{"/v1/fdb", "/v1/flood", "/v1/ports", "/v1/stats", "/v1/status"}
+	mux.Handle("/v1/settings", methods{
+		http.MethodGet:   s.getSettings,
+		http.MethodPatch: s.patchSettings,
+	})
+	s.paths = []string{"/v1/fdb", "/v1/flood", "/v1/ports", "/v1/settings", "/v1/stats", "/v1/status"}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		paths := strings.Join(s.paths, ", ")
@@ -457,10 +461,34 @@ func (s *Server) getPorts(_ http.ResponseWriter, _ *http.Request) (int, any, err
 			pi.MAC = deviceMAC(p.Device())
 			pi.Offloads = deviceOffloads(p.Device())
 			pi.Queues = p.Queues()
+			if on, ok := p.GRO(); ok {
+				pi.TAPGRO = &on
+			}
 		}
 		out = append(out, pi)
 	}
 	return http.StatusOK, out, nil
+}
+
+// GET /v1/settings
+func (s *Server) getSettings(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+	return http.StatusOK, Settings{TAPGRO: s.sw.TAPGRO()}, nil
+}
+
+// PATCH /v1/settings {"tap_gro": BOOL}
+func (s *Server) patchSettings(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	var u SettingsUpdate
+	if err := decodeBody(r, &u); err != nil {
+		return 0, nil, err
+	}
+	if u.TAPGRO == nil {
+		return 0, nil, badRequest(`nothing to change: want {"tap_gro": true|false}`)
+	}
+	old := s.sw.TAPGRO()
+	if n := s.sw.SetTAPGRO(*u.TAPGRO); old != *u.TAPGRO {
+		s.log.Info("api: setting changed", "tap_gro", *u.TAPGRO, "was", old, "ports", n)
+	}
+	return http.StatusOK, Settings{TAPGRO: s.sw.TAPGRO()}, nil
 }
 
 // GET /v1/stats

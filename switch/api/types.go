@@ -77,6 +77,28 @@ type PortInfo struct {
 	// Queues is the number of device queues the switch reads (above 1 for
 	// a multi-queue TAP, --tap-queues).
 	Queues int `json:"queues"`
+	// TAPGRO says whether the switch coalesces TCP segments into
+	// super-frames when it writes to the port (GRO on write: the daemon's
+	// --tap-gro, PATCH /v1/settings); always false for a TAP without
+	// offloads. Omitted for devices that cannot coalesce.
+	TAPGRO *bool `json:"tap_gro,omitempty"`
+}
+
+// Settings is the body of GET and PATCH /v1/settings: what can be changed
+// while the daemon runs.
+type Settings struct {
+	// TAPGRO: the switch coalesces received TCP segments into super-frames
+	// written to offload TAPs (GRO on write; the daemon's --tap-gro). Off
+	// works around kernels with bugs there. It applies to every port,
+	// also those attached later, until the daemon restarts (then the flag
+	// or config file decides again).
+	TAPGRO bool `json:"tap_gro"`
+}
+
+// SettingsUpdate is the body of PATCH /v1/settings: the settings to
+// change; a field left out (nil) keeps its value.
+type SettingsUpdate struct {
+	TAPGRO *bool `json:"tap_gro,omitempty"`
 }
 
 // Stats is the body of GET /v1/stats: the switch's counters (ports, VNIs,

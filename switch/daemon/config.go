@@ -209,7 +209,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.NoLearning, "no-learning", false, "turn data-plane MAC learning off (static entries only)")
 	fs.StringVar(&cfg.SrcPorts, "src-ports", cfg.SrcPorts, "outer UDP source port `MIN-MAX`, chosen per inner flow")
 	fs.BoolVar(&cfg.Offload, "offload", cfg.Offload, "TAP offloads (TSO/USO, checksum) and UDP GSO/GRO on the underlay, where the kernel accepts them; --offload=false forces plain frames")
-	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves")
+	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves (also at run time, without a restart: vxctl settings set --tap-gro off)")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, so a bulk flow delays only the flows on its own queue; the one loop of --wait=loop serves them all in turn, --wait=thread or poller a loop each")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one ppoll and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")

@@ -85,6 +85,9 @@ func (t *TAP) Offloads() Offloads { return Offloads{} }
 // SetGRO does nothing off Linux.
 func (t *TAP) SetGRO(bool) {}
 
+// GRO is false off Linux: Write never coalesces.
+func (t *TAP) GRO() bool { return false }
+
 // ReadDrops is 0 off Linux.
 func (t *TAP) ReadDrops() uint64 { return 0 }
 

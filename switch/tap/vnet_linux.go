@@ -139,6 +139,11 @@ func (t *TAP) SetGRO(on bool) {
 	}
 }
 
+// GRO reports whether Write coalesces TCP segments into super-frames: the
+// TAP has offloads and coalescing is on (Config.NoGRO, SetGRO). Safe for
+// concurrent use.
+func (t *TAP) GRO() bool { return t.vnet != nil && t.vnet.gro.Load() }
+
 // ReadDrops is the number of frames the kernel handed over that Read
 // dropped because their virtio-net header or GSO layout made no sense.
 // Safe for concurrent use.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -365,4 +367,112 @@ func nstat(t *testing.T, ns *netns.NS, names ...string) map[string]int64 {
 		}
 	}
 	return c
+}
+
+// tcpSegments returns n consecutive TCP segments (ACK, 1000 bytes each) of
+// one IPv4 flow from 198.18.0.2 to 198.18.0.1, addressed to the TAP: the
+// kind of run Write coalesces into one super-frame.
+func tcpSegments(n int) [][]byte {
+	const payload = 1000
+	src, dst := netip.AddrFrom4([4]byte{198, 18, 0, 2}), netip.AddrFrom4([4]byte{198, 18, 0, 1})
+	var frames [][]byte
+	for i := range n {
+		f := make([]byte, encap.VXLANHeaderLen+14+20+20+payload)
+		eth := f[encap.VXLANHeaderLen:]
+		copy(eth[0:6], testTAPMAC[:])
+		copy(eth[6:12], testSrcMAC[:])
+		binary.BigEndian.PutUint16(eth[12:], 0x0800)
+		ip := encap.IPv4(eth[14:])
+		ip[0] = 0x45
+		ip.SetTotalLength(uint16(20 + 20 + payload))
+		binary.BigEndian.PutUint16(ip[4:], uint16(100+i)) // ID
+		ip[6] = 0x40                                      // DF
+		ip[8] = 64
+		ip[9] = encap.ProtocolTCP
+		copy(ip[12:16], src.AsSlice())
+		copy(ip[16:20], dst.AsSlice())
+		ip.SetChecksum(ip.CalculateChecksum())
+		tcp := encap.TCP(ip[20:])
+		binary.BigEndian.PutUint16(tcp[0:], 40000)
+		binary.BigEndian.PutUint16(tcp[2:], 9)
+		tcp.SetSequenceNumber(uint32(1000 + i*payload))
+		binary.BigEndian.PutUint32(tcp[8:], 1) // ack
+		tcp[12] = 5 << 4
+		tcp.SetFlags(0x10) // ACK
+		binary.BigEndian.PutUint16(tcp[14:], 1000)
+		for j := range payload {
+			tcp[20+j] = byte(i + j)
+		}
+		tcp.SetChecksum(tcp.CalculateChecksum(src, dst))
+		frames = append(frames, f)
+	}
+	return frames
+}
+
+// TestPrivilegedTAPSetGRO checks the run-time switch of coalescing on
+// Write: a run of eight segments of one TCP flow reaches the kernel as one
+// frame with coalescing on and as eight with it off (the TAP's RX packets,
+// as `ip -s link` reports them), whatever the TAP was created with; GRO
+// reports the state. A TAP without offloads never coalesces.
+func TestPrivilegedTAPSetGRO(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		cfg   Config
+		steps []bool // SetGRO arguments, in order; the first write is before any
+	}{
+		{name: "offload", cfg: Config{Offload: true}, steps: []bool{false, true, false}},
+		{name: "offload NoGRO", cfg: Config{Offload: true, NoGRO: true}, steps: []bool{true, false}},
+		{name: "plain", cfg: Config{}, steps: []bool{true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := newTestNS(t)
+			cfg := tt.cfg
+			cfg.Name, cfg.MAC, cfg.Up = testutil.UniqueName("vxtg"), testTAPMAC, true
+			tp := createIn(t, ns, cfg)
+			if tt.cfg.Offload && !tp.Offloads().TSO4 {
+				t.Skipf("kernel refused offloads: %s", tp.Offloads())
+			}
+			rxPackets := func() uint64 {
+				t.Helper()
+				out, err := ns.Run(context.Background(), "ip", "-j", "-s", "link", "show", cfg.Name)
+				if err != nil {
+					t.Fatalf("ip -s link: %v: %s", err, out)
+				}
+				var links []struct {
+					Stats struct {
+						RX struct {
+							Packets uint64 `json:"packets"`
+						} `json:"rx"`
+					} `json:"stats64"`
+				}
+				if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+					t.Fatalf("ip -j -s link: %v: %s", err, out)
+				}
+				return links[0].Stats.RX.Packets
+			}
+			const n = 8
+			check := func(gro bool) {
+				t.Helper()
+				if got := tp.GRO(); got != gro {
+					t.Fatalf("GRO() = %v, want %v", got, gro)
+				}
+				before := rxPackets()
+				if w, err := tp.Write(tcpSegments(n), encap.VXLANHeaderLen); err != nil || w != n {
+					t.Fatalf("Write: %d, %v; want %d, <nil>", w, err, n)
+				}
+				want := uint64(n)
+				if gro {
+					want = 1
+				}
+				if got := rxPackets() - before; got != want {
+					t.Errorf("GRO %v: %d segments reached the kernel as %d frames, want %d", gro, n, got, want)
+				}
+			}
+			check(tt.cfg.Offload && !tt.cfg.NoGRO)
+			for _, on := range tt.steps {
+				tp.SetGRO(on)
+				check(on && tt.cfg.Offload)
+			}
+		})
+	}
 }

@@ -101,7 +101,16 @@ type Port struct {
 	*taptest.ChannelTAP
 	mac encap.MAC
 	off atomic.Pointer[tap.Offloads]
+	gro atomic.Bool
 }
+
+// SetGRO records the switch's setting of coalescing on write, as
+// tap.TAP.SetGRO does.
+func (p *Port) SetGRO(on bool) { p.gro.Store(on) }
+
+// GRO reports coalescing on write as a TAP does: on only with offloads
+// (SetOffloads with VnetHdr) and SetGRO(true).
+func (p *Port) GRO() bool { return p.Offloads().VnetHdr && p.gro.Load() }
 
 // HardwareAddr returns the port's own MAC.
 func (p *Port) HardwareAddr() encap.MAC { return p.mac }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/internal/testutil"
 	"github.com/vxswitch/vxswitch/switch/api"
 	"github.com/vxswitch/vxswitch/vtep"
 )
@@ -244,17 +245,11 @@ func TestPrivilegedTAPGROAtRunTime(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ip -s link on %s: %v: %s", rx.Name, err, out)
 		}
-		var links []struct {
-			Stats struct {
-				RX struct {
-					Packets uint64 `json:"packets"`
-				} `json:"rx"`
-			} `json:"stats64"`
+		st, err := testutil.ParseLinkStats(out)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
-			t.Fatalf("ip -j -s link: %v: %s", err, out)
-		}
-		return links[0].Stats.RX.Packets
+		return st.RX.Packets
 	}
 	// delivered is the number of frames the daemon delivered to rx's TAP.
 	delivered := func() uint64 {

@@ -1228,19 +1228,13 @@ func TestPrivilegedTAPTxDropped(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ip -s link: %v: %s", err, out)
 			}
-			var links []struct {
-				Stats struct {
-					TX struct {
-						Dropped uint64 `json:"dropped"`
-					} `json:"tx"`
-				} `json:"stats64"`
+			ls, err := testutil.ParseLinkStats(out)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
-				t.Fatalf("ip -j -s link: %v: %s", err, out)
-			}
-			t.Logf("%d datagrams into a 4-frame queue: TxDropped %d, ip -s link TX dropped %d", sent, got, links[0].Stats.TX.Dropped)
-			if got == 0 || got > sent || got != links[0].Stats.TX.Dropped {
-				t.Errorf("unexpected TxDropped:\n- want: %d (ip -s link), between 1 and %d\n-  got: %d", links[0].Stats.TX.Dropped, sent, got)
+			t.Logf("%d datagrams into a 4-frame queue: TxDropped %d, ip -s link TX dropped %d", sent, got, ls.TX.Dropped)
+			if got == 0 || got > sent || got != ls.TX.Dropped {
+				t.Errorf("unexpected TxDropped:\n- want: %d (ip -s link), between 1 and %d\n-  got: %d", ls.TX.Dropped, sent, got)
 			}
 			tp.Close()
 			if _, err := tp.TxDropped(); err == nil {

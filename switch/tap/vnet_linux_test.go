@@ -438,17 +438,11 @@ func TestPrivilegedTAPSetGRO(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ip -s link: %v: %s", err, out)
 				}
-				var links []struct {
-					Stats struct {
-						RX struct {
-							Packets uint64 `json:"packets"`
-						} `json:"rx"`
-					} `json:"stats64"`
+				st, err := testutil.ParseLinkStats(out)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
-					t.Fatalf("ip -j -s link: %v: %s", err, out)
-				}
-				return links[0].Stats.RX.Packets
+				return st.RX.Packets
 			}
 			const n = 8
 			check := func(gro bool) {

@@ -375,7 +375,13 @@ func coalesceRoundTrip(tb testing.TB, c *Coalescer, frames [][]byte) int {
 	}
 	n := c.Coalesce(in, offset)
 	var out [][]byte
-	bufs, sizes := newBufs(64, 2048)
+	// Segments are at most 2 KiB; a frame passed through (not coalesced)
+	// is split into itself, so the buffers must hold the longest input.
+	longest := 2048
+	for _, f := range frames {
+		longest = max(longest, len(f))
+	}
+	bufs, sizes := newBufs(64, longest)
 	for i := 0; i < n; i++ {
 		h, frame := flatten(c.AppendFrame(nil, i))
 		if segs, ok := c.Coalesced(i); ok {

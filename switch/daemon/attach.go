@@ -40,8 +40,10 @@ type AttacherConfig struct {
 	// Logger receives one line per attach, detach and re-adoption; nil
 	// discards.
 	Logger *slog.Logger
-	// Ports are the device options of every Pod port (offloads, GRO on
-	// write, transmit queue length), the same as the daemon's own TAPs.
+	// Ports are the device options of every Pod port (offloads, transmit
+	// queue length), the same as the daemon's own TAPs. Coalescing on
+	// write is the switch's (vswitch.Config.NoTAPGRO), applied as a port
+	// is attached.
 	Ports PortOptions
 }
 
@@ -49,9 +51,8 @@ type AttacherConfig struct {
 // creates: --tap TAPs, Pod ports and gateway ports alike.
 type PortOptions struct {
 	// Offload opens the TAP with a virtio-net header and TSO/USO/checksum
-	// offloads (--offload); NoGRO turns coalescing on write off
-	// (--tap-gro=false).
-	Offload, NoGRO bool
+	// offloads (--offload).
+	Offload bool
 	// TxQueueLen, if positive, is set as the TAP's transmit queue length
 	// (--txqueuelen).
 	TxQueueLen int
@@ -66,7 +67,7 @@ type PortOptions struct {
 // tapConfig returns c with these options' offload settings and a Logf
 // that logs the offload fallback for the port.
 func (o PortOptions) tapConfig(c tap.Config, log *slog.Logger) tap.Config {
-	c.Offload, c.NoGRO, c.PollerWait, c.NoWait = o.Offload, o.NoGRO, o.PollerWait, o.NoWait
+	c.Offload, c.PollerWait, c.NoWait = o.Offload, o.PollerWait, o.NoWait
 	name := c.Name
 	c.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "tap", name) }
 	return c

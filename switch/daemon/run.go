@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 
 	// Every port the daemon creates (--tap, gateway, Pod) gets the same
 	// device options.
-	ports := PortOptions{Offload: cfg.Offload, NoGRO: !cfg.TAPGRO, TxQueueLen: cfg.TxQueueLen, PollerWait: cfg.Wait == WaitPoller, NoWait: cfg.Wait == WaitLoop}
+	ports := PortOptions{Offload: cfg.Offload, TxQueueLen: cfg.TxQueueLen, PollerWait: cfg.Wait == WaitPoller, NoWait: cfg.Wait == WaitLoop}
 	for _, t := range cfg.TAPs {
 		mac := t.MAC
 		if mac.IsZero() {

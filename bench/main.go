@@ -38,6 +38,15 @@ Measured from h0 (198.18.0.1) to h1 (198.18.0.2) over VXLAN:
                                 kernel: softirq+sys of the whole machine
 Writes DIR/results.json (with every command run) and DIR/results.svg.
 
+--ceiling adds a third rig on which each host runs a null pipe instead:
+every frame the TAP hands over (a TSO super-frame stays whole) goes to
+the peer as one UDP_SEGMENT send and arrives as one UDP_GRO train that is
+written to the peer's TAP as it came: the system calls and copies any
+userspace TAP-and-UDP forwarder must make, and nothing else (no VXLAN, no
+segmentation, checksums, switching or coalescing). Only the TCP tests run,
+on all three rigs; the table adds ceiling/kernel (how close this design
+can come to the kernel's driver on this machine) and vxswitchd/ceiling.
+
 Flags:
 `
 
@@ -47,6 +56,9 @@ Flags:
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == DaemonArg {
 		return daemon.Main(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == PipeArg {
+		return pipeMain(args[1:], stderr)
 	}
 	fs := flag.NewFlagSet("vxbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -67,6 +79,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	captureCost := fs.Bool("capture", false, "instead: measure what packet capture costs (TCP with no capture, a capture filtered to nothing, a full capture to a file)")
 	gossipBench := fs.Bool("gossip", false, "instead: measure gossip convergence with in-process members on loopback (no root needed); writes DIR/gossip.json and DIR/gossip.svg")
 	gossipSizes := fs.String("gossip-n", "10,50,100,200", "comma-separated cluster `sizes` for --gossip")
+	fs.BoolVar(&o.Ceiling, "ceiling", false, "also measure the ceiling pipe (see above) on a third rig; TCP tests only")
 	verbose := fs.Bool("v", false, "log every step and command to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -91,6 +104,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	o.DaemonCmd = []string{exe, DaemonArg}
+	o.PipeCmd = []string{exe, PipeArg}
 	o.DaemonArgs = strings.Fields(*daemonArgs)
 	if *verbose {
 		o.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }

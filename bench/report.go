@@ -58,32 +58,86 @@ func (r *Results) Rows() []Row {
 		if !ok1 || !ok2 {
 			continue
 		}
-		row := Row{Metric: name, Unit: mv.Unit, Vxswitchd: mv.Value, Kernel: mk.Value, Ratio: math.NaN(),
-			RatioMin: math.NaN(), RatioMax: math.NaN(), Runs: 1,
+		row := Row{Metric: name, Unit: mv.Unit, Vxswitchd: mv.Value, Kernel: mk.Value,
 			HigherIsBetter: name == MetricTCP1 || name == MetricTCP4 || name == MetricPPS64}
-		if mk.Value != 0 {
-			row.Ratio = mv.Value / mk.Value
-			row.RatioMin, row.RatioMax = row.Ratio, row.Ratio
+		row.Ratio, row.RatioMin, row.RatioMax, row.Runs = r.ratio(name, SideVxswitchd, SideKernel)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// ratio returns metric name of side a over side b: of the one result, or
+// with several runs the median of the runs' ratios (each run pairs rigs
+// measured one after the other) and their range; n is the number of
+// ratios. Undefined ratios are NaN.
+func (r *Results) ratio(name, a, b string) (ratio, lo, hi float64, n int) {
+	ratio, lo, hi = math.NaN(), math.NaN(), math.NaN()
+	if len(r.Runs) <= 1 {
+		sa, sb := r.Side(a), r.Side(b)
+		if sa == nil || sb == nil {
+			return ratio, lo, hi, 0
 		}
-		if len(r.Runs) > 1 {
-			var ratios []float64
-			for _, run := range r.Runs {
-				v, k := sideOf(run.Sides, SideVxswitchd), sideOf(run.Sides, SideKernel)
-				if v == nil || k == nil {
-					continue
-				}
-				a, ok1 := v.Metrics[name]
-				b, ok2 := k.Metrics[name]
-				if ok1 && ok2 && b.Value != 0 {
-					ratios = append(ratios, a.Value/b.Value)
-				}
-			}
-			row.Runs = len(ratios)
-			if len(ratios) > 0 {
-				row.Ratio = median(ratios) // sorts
-				row.RatioMin, row.RatioMax = ratios[0], ratios[len(ratios)-1]
-			}
+		ma, ok1 := sa.Metrics[name]
+		mb, ok2 := sb.Metrics[name]
+		if ok1 && ok2 && mb.Value != 0 {
+			ratio = ma.Value / mb.Value
+			return ratio, ratio, ratio, 1
 		}
+		return ratio, lo, hi, 1
+	}
+	var ratios []float64
+	for _, run := range r.Runs {
+		sa, sb := sideOf(run.Sides, a), sideOf(run.Sides, b)
+		if sa == nil || sb == nil {
+			continue
+		}
+		ma, ok1 := sa.Metrics[name]
+		mb, ok2 := sb.Metrics[name]
+		if ok1 && ok2 && mb.Value != 0 {
+			ratios = append(ratios, ma.Value/mb.Value)
+		}
+	}
+	if len(ratios) == 0 {
+		return ratio, lo, hi, 0
+	}
+	ratio = median(ratios) // sorts
+	return ratio, ratios[0], ratios[len(ratios)-1], len(ratios)
+}
+
+// CeilingRow is one metric of the ceiling comparison (Options.Ceiling).
+type CeilingRow struct {
+	Metric    string  `json:"metric"`
+	Unit      string  `json:"unit"`
+	Vxswitchd float64 `json:"vxswitchd"`
+	Kernel    float64 `json:"kernel"`
+	Ceiling   float64 `json:"ceiling"`
+	// CeilingToKernel is how close the design can come to the kernel's
+	// driver; VxswitchdToCeiling how close vxswitchd comes to the design's
+	// least work. Each is a median over the runs with its range, NaN when
+	// undefined.
+	CeilingToKernel, CeilingToKernelMin, CeilingToKernelMax          float64 `json:"-"`
+	VxswitchdToCeiling, VxswitchdToCeilingMin, VxswitchdToCeilingMax float64 `json:"-"`
+	Runs                                                             int     `json:"runs"`
+}
+
+// CeilingRows returns the ceiling comparison for the metrics every side
+// has, in MetricNames order; nil without a ceiling side.
+func (r *Results) CeilingRows() []CeilingRow {
+	v, k, c := r.Side(SideVxswitchd), r.Side(SideKernel), r.Side(SideCeiling)
+	if v == nil || k == nil || c == nil {
+		return nil
+	}
+	var rows []CeilingRow
+	for _, name := range MetricNames {
+		mv, ok1 := v.Metrics[name]
+		mk, ok2 := k.Metrics[name]
+		mc, ok3 := c.Metrics[name]
+		if !ok1 || !ok2 || !ok3 {
+			continue
+		}
+		row := CeilingRow{Metric: name, Unit: mv.Unit, Vxswitchd: mv.Value, Kernel: mk.Value, Ceiling: mc.Value}
+		row.CeilingToKernel, row.CeilingToKernelMin, row.CeilingToKernelMax, row.Runs = r.ratio(name, SideCeiling, SideKernel)
+		row.VxswitchdToCeiling, row.VxswitchdToCeilingMin, row.VxswitchdToCeilingMax, _ = r.ratio(name, SideVxswitchd, SideCeiling)
 		rows = append(rows, row)
 	}
 	return rows
@@ -116,11 +170,32 @@ func WriteTable(w io.Writer, r *Results) error {
 			fmt.Fprintf(w, "note (%s): %s\n", s.Side, n)
 		}
 	}
+	if rows := r.CeilingRows(); rows != nil {
+		fmt.Fprintln(w, "\nceiling: a null TAP<->UDP pipe on the same rig, the least work of a userspace TAP-and-UDP design (see vxbench --help)")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "metric\tunit\tceiling\tceiling/kernel\tvxswitchd/ceiling")
+		for _, row := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Metric, row.Unit, num(row.Ceiling),
+				withRange(row.CeilingToKernel, row.CeilingToKernelMin, row.CeilingToKernelMax, row.Runs),
+				withRange(row.VxswitchdToCeiling, row.VxswitchdToCeilingMin, row.VxswitchdToCeilingMax, row.Runs))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(r.Runs) > 1 {
 		fmt.Fprintf(w, "%d runs: values are medians; ratio is the median of the runs' ratios, [range]\n", len(r.Runs))
 	}
 	_, err := fmt.Fprintf(w, "%d CPUs; %s per TCP test; measured while other work may run on the machine.\n", r.CPUs, r.Duration)
 	return err
+}
+
+// withRange formats a ratio with its range over n runs.
+func withRange(v, lo, hi float64, n int) string {
+	if n > 1 {
+		return fmt.Sprintf("%s [%s–%s]", num(v), num(lo), num(hi))
+	}
+	return num(v)
 }
 
 func num(v float64) string {
@@ -141,7 +216,31 @@ func num(v float64) string {
 // jsonResults is Results plus the table, for results.json.
 type jsonResults struct {
 	*Results
-	Table []jsonRow `json:"table"`
+	Table        []jsonRow        `json:"table"`
+	CeilingTable []jsonCeilingRow `json:"ceiling_table,omitempty"`
+}
+
+type jsonCeilingRow struct {
+	CeilingRow
+	CeilingToKernel    jsonRatio `json:"ceiling_to_kernel"`
+	VxswitchdToCeiling jsonRatio `json:"vxswitchd_to_ceiling"`
+}
+
+// jsonRatio is a median ratio and its range; null fields when undefined.
+type jsonRatio struct {
+	Median *float64 `json:"median"`
+	Min    *float64 `json:"min"`
+	Max    *float64 `json:"max"`
+}
+
+func newJSONRatio(v, lo, hi float64) jsonRatio {
+	p := func(x float64) *float64 {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return &x
+	}
+	return jsonRatio{p(v), p(lo), p(hi)}
 }
 
 type jsonRow struct {
@@ -163,6 +262,11 @@ func MarshalResults(r *Results) ([]byte, error) {
 			}
 		}
 		jr.Table = append(jr.Table, j)
+	}
+	for _, row := range r.CeilingRows() {
+		jr.CeilingTable = append(jr.CeilingTable, jsonCeilingRow{CeilingRow: row,
+			CeilingToKernel:    newJSONRatio(row.CeilingToKernel, row.CeilingToKernelMin, row.CeilingToKernelMax),
+			VxswitchdToCeiling: newJSONRatio(row.VxswitchdToCeiling, row.VxswitchdToCeilingMin, row.VxswitchdToCeilingMax)})
 	}
 	b, err := json.MarshalIndent(jr, "", "  ")
 	return append(b, '\n'), err

@@ -20,7 +20,13 @@ import (
 const (
 	SideVxswitchd = "vxswitchd"
 	SideKernel    = "kernel"
+	// SideCeiling is the ceiling pipe (see PipeArg), measured with
+	// Options.Ceiling.
+	SideCeiling = "ceiling"
 )
+
+// sideSuffix names each side's namespaces: <Name>-<suffix>-h0, ...
+var sideSuffix = map[string]string{SideVxswitchd: "v", SideKernel: "k", SideCeiling: "p"}
 
 // Metric names, the rows of the results table, in order.
 const (
@@ -52,8 +58,16 @@ var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, Me
 type Options struct {
 	// DaemonCmd starts vxswitchd (lab.Config.DaemonCmd). Required.
 	DaemonCmd []string
+	// Ceiling adds a third rig, the ceiling pipe (see PipeArg), and
+	// measures only the TCP tests, on all three rigs: how close vxswitchd
+	// comes to the least work of a userspace TAP-and-UDP design, and how
+	// close that design can come to the kernel's driver.
+	Ceiling bool
+	// PipeCmd starts the ceiling pipe, e.g. {os.Args[0], PipeArg}.
+	// Required with Ceiling.
+	PipeCmd []string
 	// Name prefixes the rig's namespaces; default "vxbench". Each side
-	// adds a suffix ("-v" or "-k").
+	// adds a suffix ("-v", "-k" or, for the ceiling, "-p").
 	Name string
 	// Duration is the length of each TCP test and of the latency test.
 	// Default 10 s.
@@ -184,8 +198,16 @@ func sideOf(sides []SideResult, name string) *SideResult {
 // measured it (unit and method of the first), the first run's trials and
 // commands, and every note once.
 func medianSides(runs []RunResult) []SideResult {
+	var names []string // in the order the runs have them
+	for _, run := range runs {
+		for _, s := range run.Sides {
+			if !slices.Contains(names, s.Side) {
+				names = append(names, s.Side)
+			}
+		}
+	}
 	var out []SideResult
-	for _, name := range []string{SideVxswitchd, SideKernel} {
+	for _, name := range names {
 		var first *SideResult
 		values := map[string][]float64{}
 		meta := map[string]Metric{} // unit and method: first run that has the metric
@@ -261,9 +283,13 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 // records the runs in res (also those done before an error).
 func runAll(ctx context.Context, o Options, res *Results, measure func(context.Context, Options, string) (*SideResult, error)) error {
 	var runs []RunResult
+	sides := []string{SideVxswitchd, SideKernel}
+	if o.Ceiling {
+		sides = append(sides, SideCeiling)
+	}
 	for i := range o.Runs {
 		var run RunResult
-		for _, side := range []string{SideVxswitchd, SideKernel} {
+		for _, side := range sides {
 			o.Logf("bench: run %d of %d: %s rig", i+1, o.Runs, side)
 			sr, err := measure(ctx, o, side)
 			run.Sides = append(run.Sides, *sr)
@@ -300,14 +326,19 @@ type rig struct {
 
 func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err error) {
 	sr = &SideResult{Side: side, Metrics: map[string]Metric{}}
-	cfg := lab.Config{Name: o.Name + "-" + side[:1], Hosts: 2, DaemonCmd: o.DaemonCmd, IPv6: o.IPv6, Logf: o.Logf}
+	cfg := lab.Config{Name: o.Name + "-" + sideSuffix[side], Hosts: 2, DaemonCmd: o.DaemonCmd, IPv6: o.IPv6, Logf: o.Logf}
 	if o.Dir != "" {
 		cfg.Dir = o.Dir + "/" + side
 	}
-	if side == SideKernel {
+	switch side {
+	case SideKernel:
 		cfg.KernelHosts = []int{0, 1}
 		cfg.DaemonCmd = nil
-	} else {
+	case SideCeiling:
+		// The lab starts the pipe where it would start vxswitchd, with
+		// the same flags; it takes no others.
+		cfg.DaemonCmd = o.PipeCmd
+	default:
 		// Warnings only: debug logging per event would cost CPU we measure.
 		cfg.ExtraArgs = append([]string{"--log-level", "warn"}, o.DaemonArgs...)
 	}
@@ -317,6 +348,9 @@ func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err e
 		return sr, err
 	}
 	steps := []func(context.Context) error{r.measureTCP1, r.measureTCP4, r.measurePPS, r.measureLatency}
+	if o.Ceiling {
+		steps = steps[:2] // the pipe answers for bulk transfer only
+	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return sr, err
@@ -525,10 +559,14 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 		return errors.New("TCP test moved no data")
 	}
 	m := Metric{Unit: "CPU s/GB"}
-	if r.sr.Side == SideVxswitchd {
+	switch r.sr.Side {
+	case SideVxswitchd:
 		m.Value = float64(after.daemons-before.daemons) / clockTicksPerSe / gb
 		m.Method = "vxswitchd utime+stime (/proc/<pid>/stat), both daemons, during the 1-stream TCP test"
-	} else {
+	case SideCeiling:
+		m.Value = float64(after.daemons-before.daemons) / clockTicksPerSe / gb
+		m.Method = "ceiling pipe utime+stime (/proc/<pid>/stat), both pipes, during the 1-stream TCP test"
+	default:
 		m.Value = float64(after.machine-before.machine) / clockTicksPerSe / gb
 		m.Method = "host softirq+sys, whole machine (/proc/stat), during the 1-stream TCP test"
 	}

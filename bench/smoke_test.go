@@ -14,10 +14,10 @@ import (
 	"github.com/vxswitch/vxswitch/internal/testutil"
 )
 
-// TestMain lets the test binary stand in for vxswitchd when the rig
-// re-executes it as `<test binary> daemon ARGS...`.
+// TestMain lets the test binary stand in for vxswitchd and the ceiling
+// pipe when the rig re-executes it as `<test binary> daemon|pipe ARGS...`.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == DaemonArg {
+	if len(os.Args) > 1 && (os.Args[1] == DaemonArg || os.Args[1] == PipeArg) {
 		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())

@@ -17,7 +17,7 @@ func TestLoadLatency(t *testing.T) {
 		method   string  // substring of the metric's method
 	}{
 		{name: "replies", side: SideVxswitchd, in: PingOutput{RTTs: []float64{300, 100, 200, 5000}, Transmitted: 5},
-			p50: 200, p99: 5000, method: "client's TAP during the 1-stream TCP test, 4 of 5 replies"},
+			p50: 200, p99: 5000, method: "client's TAP during a second 1-stream TCP test, 4 of 5 replies"},
 		{name: "kernel side", side: SideKernel, in: PingOutput{RTTs: []float64{30}, Transmitted: 1},
 			p50: 30, p99: 30, method: "client's vxlan device"},
 		{name: "no reply", side: SideVxswitchd, in: PingOutput{Transmitted: 5}, note: "no reply to 5 echoes"},

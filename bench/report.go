@@ -59,7 +59,7 @@ func (r *Results) Rows() []Row {
 			continue
 		}
 		row := Row{Metric: name, Unit: mv.Unit, Vxswitchd: mv.Value, Kernel: mk.Value,
-			HigherIsBetter: name == MetricTCP1 || name == MetricTCP4 || name == MetricPPS64}
+			HigherIsBetter: name == MetricTCP1 || name == MetricTCP4 || name == MetricPPS64 || name == MetricTCP1Ping}
 		row.Ratio, row.RatioMin, row.RatioMax, row.Runs = r.ratio(name, SideVxswitchd, SideKernel)
 		rows = append(rows, row)
 	}

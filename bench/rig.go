@@ -36,10 +36,13 @@ const (
 	MetricLatP50 = "latency_p50"
 	MetricLatP99 = "latency_p99"
 	// MetricLoadP50 and MetricLoadP99 are the round trips of pings sent
-	// through the client's TAP (or vxlan device) while the 1-stream TCP
-	// test fills it: latency under load, queueing included.
+	// through the client's TAP (or vxlan device) while a second 1-stream
+	// TCP test fills it: latency under load, queueing included. That
+	// test's rate is MetricTCP1Ping; MetricTCP1 is measured alone, so the
+	// probe's traffic does not change it.
 	MetricLoadP50  = "latency_under_tcp_p50"
 	MetricLoadP99  = "latency_under_tcp_p99"
+	MetricTCP1Ping = "tcp_1_stream_beside_ping"
 	MetricCPUPerGB = "cpu_seconds_per_gb"
 	MetricRetrans  = "tcp_1_stream_retransmits"
 	frame64Payload = 18 // see measurePPS
@@ -52,7 +55,7 @@ const (
 )
 
 // MetricNames lists every metric Run measures on each side.
-var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricLoadP50, MetricLoadP99, MetricCPUPerGB, MetricRetrans}
+var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricLoadP50, MetricLoadP99, MetricTCP1Ping, MetricCPUPerGB, MetricRetrans}
 
 // Options configure Run. The zero value of each field means its default.
 type Options struct {
@@ -347,9 +350,10 @@ func runSide(ctx context.Context, o Options, side string) (sr *SideResult, err e
 	if err != nil {
 		return sr, err
 	}
-	steps := []func(context.Context) error{r.measureTCP1, r.measureTCP4, r.measurePPS, r.measureLatency}
+	steps := []func(context.Context) error{r.measureTCP1, r.measureTCP4, r.measurePPS, r.measureLatency, r.measureLoadLatency}
 	if o.Ceiling {
-		steps = steps[:2] // the pipe answers for bulk transfer only
+		// The pipe answers for bulk transfer only.
+		steps = []func(context.Context) error{r.measureTCP1, r.measureTCP4, r.measureLoadLatency}
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -530,23 +534,13 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pinged := r.startLoadPing(pctx)
 	out, err := r.run(ctx, r.client, "iperf3", r.tcpArgs("-t", secs(r.o.Duration), "-J")...)
 	if err != nil {
-		cancel()
-		if pinged != nil {
-			pinged()
-		}
 		return err
 	}
 	after, err := r.cpuSample()
 	if err != nil {
 		return err
-	}
-	if pinged != nil {
-		r.loadLatency(pinged())
 	}
 	res, err := ParseIperf3(out, false)
 	if err != nil {
@@ -574,8 +568,36 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 	return nil
 }
 
-// startLoadPing starts the latency-under-load probe of the 1-stream TCP
-// test: iputils ping from the client to the server every 10 ms, through the
+// measureLoadLatency runs a second 1-stream TCP test with the
+// latency-under-load probe beside it and records both the probe's round
+// trips and the stream's rate (MetricTCP1Ping): what a little interactive
+// traffic costs the bulk stream, apart from MetricTCP1.
+func (r *rig) measureLoadLatency(ctx context.Context) error {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pinged := r.startLoadPing(pctx)
+	out, err := r.run(ctx, r.client, "iperf3", r.tcpArgs("-t", secs(r.o.Duration), "-J")...)
+	if err != nil {
+		cancel()
+		if pinged != nil {
+			pinged()
+		}
+		return err
+	}
+	if pinged != nil {
+		r.loadLatency(pinged())
+	}
+	res, err := ParseIperf3(out, false)
+	if err != nil {
+		return err
+	}
+	r.sr.Metrics[MetricTCP1Ping] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s",
+		Method: fmt.Sprintf("iperf3 TCP, 1 stream, receiver rate, with a ping every %s beside it", loadPingInterval) + ccNote(res)}
+	return nil
+}
+
+// startLoadPing starts the latency-under-load probe of measureLoadLatency's
+// 1-stream TCP test: iputils ping from the client to the server every 10 ms, through the
 // same TAP (or vxlan device) as the stream, from a quarter of the test's
 // duration (at most 1 s) in to as long before its end. It returns a func
 // that waits for the ping to finish and returns its output, or nil when
@@ -635,7 +657,7 @@ func (r *rig) loadLatency(p PingOutput, err error) {
 	if r.sr.Side == SideKernel {
 		dev = "vxlan device"
 	}
-	method := fmt.Sprintf("ping every %s through the client's %s during the 1-stream TCP test, %d of %d replies", loadPingInterval, dev, len(p.RTTs), p.Transmitted)
+	method := fmt.Sprintf("ping every %s through the client's %s during a second 1-stream TCP test, %d of %d replies", loadPingInterval, dev, len(p.RTTs), p.Transmitted)
 	r.sr.Metrics[MetricLoadP50] = Metric{Value: percentile(p.RTTs, 50), Unit: "µs RTT", Method: method}
 	r.sr.Metrics[MetricLoadP99] = Metric{Value: percentile(p.RTTs, 99), Unit: "µs RTT", Method: method}
 }

@@ -135,18 +135,25 @@ func TestCeilingRows(t *testing.T) {
 	}
 }
 
-// TestPrivilegedCeilingSmoke runs `vxbench --ceiling` with 1 s tests: all
-// three rigs carry the TCP tests (the pipe really forwards: iperf3 fails
-// otherwise), only the TCP tests run, the pipes' CPU is counted, the
-// report has the ceiling table and no rig namespace is left.
+// TestPrivilegedCeilingSmoke runs `vxbench --ceiling` with 1 s tests on
+// an IPv4 and an IPv6 underlay: all three rigs carry the TCP tests (the
+// pipe really forwards: iperf3 fails otherwise), only the TCP tests run,
+// the pipes' CPU is counted, the report has the ceiling table and no rig
+// namespace is left.
 func TestPrivilegedCeilingSmoke(t *testing.T) {
 	testutil.RequireRoot(t)
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		t.Skip("iperf3 not installed")
 	}
 	if testing.Short() {
-		t.Skip("runs iperf3 for about 10 s")
+		t.Skip("runs iperf3 for about 20 s")
 	}
+	for _, ipv6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[ipv6], func(t *testing.T) { ceilingSmoke(t, ipv6) })
+	}
+}
+
+func ceilingSmoke(t *testing.T, ipv6 bool) {
 	name := testutil.UniqueName("vxp")
 	out := t.TempDir()
 	t.Cleanup(func() {
@@ -159,6 +166,9 @@ func TestPrivilegedCeilingSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	args := []string{"--ceiling", "--duration", "1s", "--name", name, "--out", out}
+	if ipv6 {
+		args = append(args, "--ipv6")
+	}
 	var stdout, stderr strings.Builder
 	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
 		t.Fatalf("unexpected exit code:\n- want: 0\n-  got: %d\n%s", code, stderr.String())

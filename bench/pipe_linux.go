@@ -71,13 +71,10 @@ func runPipe(ctx context.Context, c pipeConfig, logf func(string, ...any)) error
 		return fmt.Errorf("ip link set %s: %v: %s", c.Dev, err, out)
 	}
 
-	family, level, mtuDisc := unix.AF_INET, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER
-	var local, remote unix.Sockaddr = &unix.SockaddrInet4{Port: c.Port, Addr: c.Local.As4()},
-		&unix.SockaddrInet4{Port: c.Port, Addr: c.Remote.As4()}
-	if !c.Local.Is4() {
-		family, level, mtuDisc = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER
-		local = &unix.SockaddrInet6{Port: c.Port, Addr: c.Local.As16()}
-		remote = &unix.SockaddrInet6{Port: c.Port, Addr: c.Remote.As16()}
+	family, local, remote := pipeSockaddrs(c)
+	level, mtuDisc := unix.IPPROTO_IP, unix.IP_MTU_DISCOVER
+	if family == unix.AF_INET6 {
+		level, mtuDisc = unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER
 	}
 	sfd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -134,6 +131,18 @@ func runPipe(ctx context.Context, c pipeConfig, logf func(string, ...any)) error
 	<-ctx.Done()
 	logf("stopped: %s", n.load())
 	return nil
+}
+
+// pipeSockaddrs returns the address family and the local and remote
+// socket addresses of c (parsePipeArgs checked that both are of one
+// family).
+func pipeSockaddrs(c pipeConfig) (family int, local, remote unix.Sockaddr) {
+	if c.Local.Is4() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: c.Port, Addr: c.Local.As4()},
+			&unix.SockaddrInet4{Port: c.Port, Addr: c.Remote.As4()}
+	}
+	return unix.AF_INET6, &unix.SockaddrInet6{Port: c.Port, Addr: c.Local.As16()},
+		&unix.SockaddrInet6{Port: c.Port, Addr: c.Remote.As16()}
 }
 
 // mtuOf returns the MTU of the interface that has address a.

@@ -6,9 +6,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,31 +154,15 @@ func TestPrivilegedCeilingSmoke(t *testing.T) {
 func ceilingSmoke(t *testing.T, ipv6 bool) {
 	name := testutil.UniqueName("vxp")
 	out := t.TempDir()
-	t.Cleanup(func() {
-		for _, side := range []string{"v", "k", "p"} {
-			for _, h := range []string{"h0", "h1", "ul"} {
-				exec.Command("ip", "netns", "del", name+"-"+side+"-"+h).Run()
-			}
-		}
-	})
+	cleanupRigs(t, name, "v", "k", "p")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	args := []string{"--ceiling", "--duration", "1s", "--name", name, "--out", out}
 	if ipv6 {
 		args = append(args, "--ipv6")
 	}
-	var stdout, stderr strings.Builder
-	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
-		t.Fatalf("unexpected exit code:\n- want: 0\n-  got: %d\n%s", code, stderr.String())
-	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	var stdout strings.Builder
+	res, b := mainResults(t, ctx, args, out, &stdout)
 	for _, side := range []string{SideVxswitchd, SideKernel, SideCeiling} {
 		s := res.Side(side)
 		if s == nil {

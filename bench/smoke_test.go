@@ -36,13 +36,7 @@ func TestPrivilegedBenchSmoke(t *testing.T) {
 	}
 	name := testutil.UniqueName("vxb")
 	out := t.TempDir()
-	t.Cleanup(func() {
-		for _, side := range []string{"v", "k"} {
-			exec.Command("ip", "netns", "del", name+"-"+side+"-h0").Run()
-			exec.Command("ip", "netns", "del", name+"-"+side+"-h1").Run()
-			exec.Command("ip", "netns", "del", name+"-"+side+"-ul").Run()
-		}
-	})
+	cleanupRigs(t, name, "v", "k")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	// reno is built into every kernel, so --congestion can always ask for
@@ -50,18 +44,7 @@ func TestPrivilegedBenchSmoke(t *testing.T) {
 	// daemons' threads are bound (the capture smoke test below runs
 	// unpinned).
 	args := []string{"--duration", "1s", "--trial", "1s", "--iterations", "2", "--name", name, "--out", out, "--congestion", "reno", "--pin-hosts"}
-	var stderr strings.Builder
-	if code := Main(ctx, args, io.Discard, &stderr); code != 0 {
-		t.Fatalf("unexpected exit code:\n- want: 0\n-  got: %d\n%s", code, stderr.String())
-	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := mainResults(t, ctx, args, out, io.Discard)
 	for _, side := range []string{SideVxswitchd, SideKernel} {
 		s := res.Side(side)
 		if s == nil {
@@ -123,11 +106,7 @@ func TestPrivilegedCaptureCostSmoke(t *testing.T) {
 	}
 	name := testutil.UniqueName("vxc")
 	out := t.TempDir()
-	t.Cleanup(func() {
-		for _, h := range []string{"h0", "h1", "ul"} {
-			exec.Command("ip", "netns", "del", name+"-c-"+h).Run()
-		}
-	})
+	cleanupRigs(t, name, "c")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	args := []string{"--capture", "--duration", "1s", "--name", name, "--out", out}
@@ -159,4 +138,35 @@ func TestPrivilegedCaptureCostSmoke(t *testing.T) {
 	if got.Rows[2].Packets == 0 {
 		t.Errorf("full capture recorded nothing")
 	}
+}
+
+// cleanupRigs deletes, when the test ends, the namespaces of the rigs
+// named <name>-<suffix> that a failed run may have left.
+func cleanupRigs(t *testing.T, name string, suffixes ...string) {
+	t.Cleanup(func() {
+		for _, side := range suffixes {
+			for _, h := range []string{"h0", "h1", "ul"} {
+				exec.Command("ip", "netns", "del", name+"-"+side+"-"+h).Run()
+			}
+		}
+	})
+}
+
+// mainResults runs vxbench with args, fails the test unless it exits 0,
+// and returns results.json from out, parsed and as written.
+func mainResults(t *testing.T, ctx context.Context, args []string, out string, stdout io.Writer) (Results, []byte) {
+	t.Helper()
+	var stderr strings.Builder
+	if code := Main(ctx, args, stdout, &stderr); code != 0 {
+		t.Fatalf("unexpected exit code:\n- want: 0\n-  got: %d\n%s", code, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res, b
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -146,7 +147,7 @@ func pipeSockaddrs(c pipeConfig) (family int, local, remote unix.Sockaddr) {
 }
 
 // mtuOf returns the MTU of the interface that has address a.
-func mtuOf(a interface{ String() string }) (int, error) {
+func mtuOf(a netip.Addr) (int, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return 0, err
@@ -157,8 +158,10 @@ func mtuOf(a interface{ String() string }) (int, error) {
 			continue
 		}
 		for _, ad := range addrs {
-			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.String() == a.String() {
-				return ifc.MTU, nil
+			if ipn, ok := ad.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap() == a {
+					return ifc.MTU, nil
+				}
 			}
 		}
 	}

@@ -553,16 +553,13 @@ func (r *rig) measureTCP1(ctx context.Context) error {
 		return errors.New("TCP test moved no data")
 	}
 	m := Metric{Unit: "CPU s/GB"}
-	switch r.sr.Side {
-	case SideVxswitchd:
-		m.Value = float64(after.daemons-before.daemons) / clockTicksPerSe / gb
-		m.Method = "vxswitchd utime+stime (/proc/<pid>/stat), both daemons, during the 1-stream TCP test"
-	case SideCeiling:
-		m.Value = float64(after.daemons-before.daemons) / clockTicksPerSe / gb
-		m.Method = "ceiling pipe utime+stime (/proc/<pid>/stat), both pipes, during the 1-stream TCP test"
-	default:
+	if r.sr.Side == SideKernel {
 		m.Value = float64(after.machine-before.machine) / clockTicksPerSe / gb
 		m.Method = "host softirq+sys, whole machine (/proc/stat), during the 1-stream TCP test"
+	} else { // the processes the lab started on both hosts: vxswitchd or the pipe
+		what := map[string]string{SideVxswitchd: "vxswitchd utime+stime (/proc/<pid>/stat), both daemons", SideCeiling: "ceiling pipe utime+stime (/proc/<pid>/stat), both pipes"}[r.sr.Side]
+		m.Value = float64(after.daemons-before.daemons) / clockTicksPerSe / gb
+		m.Method = what + ", during the 1-stream TCP test"
 	}
 	r.sr.Metrics[MetricCPUPerGB] = m
 	return nil
@@ -576,7 +573,7 @@ func (r *rig) measureLoadLatency(ctx context.Context) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pinged := r.startLoadPing(pctx)
-	out, err := r.run(ctx, r.client, "iperf3", r.tcpArgs("-t", secs(r.o.Duration), "-J")...)
+	res, err := r.iperf3TCP(ctx, "-t", secs(r.o.Duration))
 	if err != nil {
 		cancel()
 		if pinged != nil {
@@ -586,10 +583,6 @@ func (r *rig) measureLoadLatency(ctx context.Context) error {
 	}
 	if pinged != nil {
 		r.loadLatency(pinged())
-	}
-	res, err := ParseIperf3(out, false)
-	if err != nil {
-		return err
 	}
 	r.sr.Metrics[MetricTCP1Ping] = Metric{Value: res.BitsPerSecond / 1e9, Unit: "Gbit/s",
 		Method: fmt.Sprintf("iperf3 TCP, 1 stream, receiver rate, with a ping every %s beside it", loadPingInterval) + ccNote(res)}

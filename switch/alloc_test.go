@@ -127,3 +127,61 @@ func BenchmarkForwardFromPort(b *testing.B) { benchmarkForward(b, "port/") }
 // BenchmarkForwardFromVTEP measures forwardFromVTEP (decap, learn, deliver)
 // per frame for unicast and flood.
 func BenchmarkForwardFromVTEP(b *testing.B) { benchmarkForward(b, "vtep/") }
+
+// BenchmarkForwardBatch measures the loops' per-batch shape: a batch of
+// 44 frames of one TCP flow (a TSO super-frame split, or a GRO train)
+// switched frame by frame, then one flush and the end of the batch. The
+// VTEP direction runs with a SourceFilter that looks the sender up in a
+// map keyed by netip.Addr, as the daemon's gossip membership does.
+func BenchmarkForwardBatch(b *testing.B) {
+	const frames, size = 44, 1500
+	members := map[netip.Addr]struct{}{netip.MustParseAddr("192.0.2.2"): {}}
+	cfg := Config{SourceFilter: func(a netip.Addr) bool { _, ok := members[a]; return ok }}
+	u := newUnit(b, cfg, fdb.Config{}, nil)
+	pa := u.add("a", 42, mac(0, 1))
+	u.add("b", 42, mac(0, 2))
+	remote := netip.MustParseAddr("192.0.2.2")
+	u.fdb.Add(fdb.Entry{Key: fdb.Key{VNI: 42, MAC: mac(9, 1)}, Dest: fdb.Dest{Remote: remote}, Origin: fdb.OriginStatic})
+	ipA, ipB := overlayIP(0, 1), overlayIP(0, 2)
+	toVTEP := make([][]byte, frames)
+	fromVTEP := make([][]byte, frames)
+	for i := range frames {
+		toVTEP[i] = withHeadroom(ipv4Frame(mac(9, 1), mac(5, 1), ipA, ipB, size))
+		fromVTEP[i] = vxlanPacket(42, ipv4Frame(mac(0, 2), mac(7, 1), ipB, ipA, size))
+	}
+	bind, dev := u.bind.(*sinkBind), u.devs["b"]
+	for _, c := range []struct {
+		name string
+		run  func()
+		sent func() uint64
+	}{
+		{"port-to-vtep", func() {
+			for _, pkt := range toVTEP {
+				u.sw.forwardFromPort(pa, pkt, u.out)
+			}
+			u.out.flush()
+			u.out.resetBatch()
+		}, bind.count.Load},
+		{"vtep-to-port", func() {
+			for _, pkt := range fromVTEP {
+				u.sw.forwardFromVTEP(pkt, remote, u.out)
+			}
+			u.out.flush()
+			u.out.resetBatch()
+		}, dev.frames.Load},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(frames * size)
+			before := c.sent()
+			n := uint64(0)
+			for b.Loop() {
+				c.run()
+				n++
+			}
+			if got := c.sent() - before; got != n*frames {
+				b.Fatalf("%d frames delivered, want %d", got, n*frames)
+			}
+		})
+	}
+}

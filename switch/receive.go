@@ -91,12 +91,12 @@ func (sw *Switch) switchFromVTEP(pkt []byte, src netip.Addr, out *egress) captur
 		return dropped(DropTruncated)
 	}
 	_ = inner // the inner frame is pkt[PacketStartOffset:]
-	if f := sw.cfg.SourceFilter; f != nil && !f(src) {
+	if f := sw.cfg.SourceFilter; f != nil && !out.accepts(f, src) {
 		sw.drops.add(DropNotMember)
 		return dropped(DropNotMember)
 	}
 	t := sw.topo.Load()
-	vs := t.vnis[vni]
+	vs := out.vniState(t, vni)
 	if vs == nil {
 		sw.drops.add(DropUnknownVNI)
 		return dropped(DropUnknownVNI)
@@ -119,7 +119,7 @@ func (sw *Switch) switchFromVTEP(pkt []byte, src netip.Addr, out *egress) captur
 				sw.drops.add(DropSplitHorizon)
 				return dropped(DropSplitHorizon)
 			}
-			if q := t.ports[d.Port]; q != nil {
+			if q := out.portByID(t, d.Port); q != nil {
 				out.toPort(q, pkt)
 				return capture.Decision{Kind: capture.DecisionPort, Port: q.name}
 			}

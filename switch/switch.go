@@ -50,9 +50,12 @@ type Config struct {
 	// every 5 seconds.
 	AgeInterval time.Duration
 
-	// SourceFilter, if set, is called for every received VXLAN packet's
-	// outer source address; false drops the packet as DropNotMember. It is
-	// called concurrently from the receive loops and must not block.
+	// SourceFilter, if set, is called for received VXLAN packets' outer
+	// source addresses; false drops the packet as DropNotMember. It is
+	// called concurrently from the receive loops and must not block. A
+	// loop asks once per source and batch (the packets of a batch, a GRO
+	// train above all, mostly share their source), so a source that stops
+	// being accepted is refused from the next batch on.
 	SourceFilter func(netip.Addr) bool
 
 	// Suppress, if set, answers ARP requests for known bindings on the

@@ -135,3 +135,57 @@ func TestLookupMemo(t *testing.T) {
 	u.sw.learn(out, vni, encap.MustParseMAC("02:00:5e:00:53:0c"), r2)
 	check("after a learn in the same batch", x, r1, true)
 }
+
+// TestBatchMemosFollowChanges checks the per-batch memos of the receive
+// path against the state they stand for: the source filter is asked again
+// for every refused packet and, from the next batch on, for a source it
+// accepted before; a port removed between batches is not delivered to.
+func TestBatchMemosFollowChanges(t *testing.T) {
+	peerA, peerX := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.99")
+	accepted, asked := peerA, 0
+	cfg := Config{SourceFilter: func(a netip.Addr) bool { asked++; return a == accepted }}
+	u := newUnit(t, cfg, fdb.Config{}, nil)
+	u.add("a", 42, mac(0, 1))
+	u.add("b", 42, mac(0, 2))
+	pkt := vxlanPacket(42, ipv4Frame(mac(0, 2), mac(7, 1), overlayIP(0, 2), overlayIP(0, 1), 200))
+	batch := func(srcs ...netip.Addr) {
+		for _, src := range srcs {
+			u.sw.forwardFromVTEP(pkt, src, u.out)
+		}
+		u.out.flush()
+		u.out.resetBatch()
+	}
+
+	batch(peerA, peerX, peerA, peerX, peerA)
+	if got, want := u.devs["b"].frames.Load(), uint64(3); got != want {
+		t.Fatalf("first batch: %d frames delivered, want %d", got, want)
+	}
+	// A asked once, X once per packet (refusals are never remembered).
+	if asked != 3 {
+		t.Errorf("first batch: filter asked %d times, want 3", asked)
+	}
+	checkDrops(t, u.sw, map[DropReason]uint64{DropNotMember: 2})
+
+	accepted = peerX // A leaves, X joins
+	batch(peerA, peerX, peerX)
+	if got, want := u.devs["b"].frames.Load(), uint64(5); got != want {
+		t.Errorf("second batch: %d frames delivered in all, want %d", got, want)
+	}
+	checkDrops(t, u.sw, map[DropReason]uint64{DropNotMember: 3})
+
+	// Remove b with the loop's memos full (no batch end in between): the
+	// next frame for b's MAC is flooded to a instead.
+	u.sw.forwardFromVTEP(pkt, peerX, u.out)
+	u.out.flush()
+	if err := u.sw.RemovePort("b"); err != nil {
+		t.Fatal(err)
+	}
+	u.sw.forwardFromVTEP(pkt, peerX, u.out)
+	u.out.flush()
+	if got, want := u.devs["b"].frames.Load(), uint64(6); got != want {
+		t.Errorf("after RemovePort: b got %d frames in all, want %d", got, want)
+	}
+	if got, want := u.devs["a"].frames.Load(), uint64(1); got != want {
+		t.Errorf("after RemovePort: a got %d frames, want %d (the flood)", got, want)
+	}
+}

@@ -50,3 +50,17 @@ type Bind interface {
 	// changes over the Bind's lifetime.
 	BatchSize() int
 }
+
+// GatherSender is implemented by a Bind that sends datagrams gathered from
+// two pieces each (StdBind on Linux), so that the switch can send the
+// segments of a TSO super-frame as their own headers followed by slices
+// of the super-frame's payload, without copying the payload into a buffer
+// per segment.
+type GatherSender interface {
+	// SendGather sends datagram i as heads[i] followed by tails[i] (tails
+	// may be empty; len(tails) == len(heads)), as Send would send the two
+	// joined. The datagrams carry frames of one inner flow and leave from
+	// the source port the first one picks. It does not retain heads or
+	// tails and is safe for concurrent use.
+	SendGather(heads, tails [][]byte, dst netip.AddrPort) error
+}

@@ -92,21 +92,21 @@ func groSize(ctrl []byte) int {
 	return 0
 }
 
-// gsoRun returns how many iovecs from the start of iovs go out as one GSO
-// message: a run of datagrams of equal length L > 0, optionally closed by
-// one shorter non-empty datagram, at most maxSeg of them and at most
-// maxPayload bytes in all. It returns 1 when nothing can be coalesced.
-func gsoRun(iovs []unix.Iovec, maxSeg, maxPayload int) int {
-	if len(iovs) == 0 {
+// gsoRun returns how many datagrams, of lengths lens, from the start go out
+// as one GSO message: a run of datagrams of equal length L > 0, optionally
+// closed by one shorter non-empty datagram, at most maxSeg of them and at
+// most maxPayload bytes in all. It returns 1 when nothing can be coalesced.
+func gsoRun(lens []int, maxSeg, maxPayload int) int {
+	if len(lens) == 0 {
 		return 0
 	}
-	l := int(iovs[0].Len)
+	l := lens[0]
 	if l == 0 || l > maxPayload {
 		return 1
 	}
 	k, total := 1, l
-	for k < len(iovs) && k < maxSeg {
-		n := int(iovs[k].Len)
+	for k < len(lens) && k < maxSeg {
+		n := lens[k]
 		if n == 0 || n > l || total+n > maxPayload {
 			break
 		}

@@ -31,6 +31,25 @@ import (
 // Send returns an error satisfying errors.Is(err, net.ErrClosed). Send
 // allocates nothing unless it fails.
 func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
+	return b.sendDatagrams(bufs, nil, dst)
+}
+
+// SendGather implements GatherSender: datagram i is heads[i] followed by
+// tails[i] (which may be empty), sent as Send sends bufs[i] but without
+// copying the two parts together: the kernel gathers them from two iovecs.
+// All datagrams must carry frames of one inner flow (the segments of one
+// super-frame): they leave from the send socket that heads[0]'s frame
+// picks, which is the one Send picks for each of them. len(tails) must be
+// len(heads). Errors and guarantees are Send's.
+func (b *StdBind) SendGather(heads, tails [][]byte, dst netip.AddrPort) error {
+	if len(tails) != len(heads) {
+		return fmt.Errorf("vtep: send %s: %d heads but %d tails", dst, len(heads), len(tails))
+	}
+	return b.sendDatagrams(heads, tails, dst)
+}
+
+// sendDatagrams is Send (tails nil) and SendGather.
+func (b *StdBind) sendDatagrams(heads, tails [][]byte, dst netip.AddrPort) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if len(b.recv) == 0 {
@@ -50,30 +69,33 @@ func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 
 	var first error
 	n := uint32(len(b.send))
+	gather := -1 // SendGather: the one socket, chosen by heads[0]
+	if tails != nil && len(heads) > 0 {
+		gather = int(flowHash(heads[0]) % n)
+	}
 	batch := sb.batch
-	for len(bufs) > 0 {
-		chunk := bufs[:min(len(bufs), batch)]
-		bufs = bufs[len(chunk):]
-		for _, buf := range chunk {
-			var h uint32
-			if len(buf) > encap.VXLANHeaderLen {
-				h = encap.FlowHash(buf[encap.VXLANHeaderLen:])
-			}
-			s := int(h % n)
-			iov := &sb.iovs[s*batch+sb.queued[s]]
-			if len(buf) > 0 {
-				iov.Base = &buf[0]
+	for len(heads) > 0 {
+		k := min(len(heads), batch)
+		for i, head := range heads[:k] {
+			var tail []byte
+			s := gather
+			if tails != nil {
+				tail = tails[i]
 			} else {
-				iov.Base = nil
+				s = int(flowHash(head) % n)
 			}
-			iov.SetLen(len(buf))
-			sb.queued[s]++
+			sb.groups[s].queue(head, tail)
+		}
+		heads = heads[k:]
+		if tails != nil {
+			tails = tails[k:]
 		}
 		for s, sock := range b.send {
-			if sb.queued[s] == 0 {
+			g := &sb.groups[s]
+			if len(g.lens) == 0 {
 				continue
 			}
-			if err := b.sendGroup(sock, sb, sb.iovs[s*batch:s*batch+sb.queued[s]], maxPayload); err != nil && first == nil {
+			if err := b.sendGroup(sock, sb, g, maxPayload); err != nil && first == nil {
 				first = err
 			}
 		}
@@ -85,13 +107,23 @@ func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 	return nil
 }
 
+// flowHash is the hash of the inner frame after buf's VXLAN header that
+// picks the send socket.
+func flowHash(buf []byte) uint32 {
+	if len(buf) > encap.VXLANHeaderLen {
+		return encap.FlowHash(buf[encap.VXLANHeaderLen:])
+	}
+	return 0
+}
+
 // errBadDestination is wrapped by Send for a destination the Bind cannot
 // reach: the other address family, a zoned address or port 0.
 var errBadDestination = errors.New("destination address family, zone or port not usable by this bind")
 
-// sendBatch is the per-Send scratch space: iovecs grouped by send socket,
-// the messages built over one group, and their GSO control messages. It
-// lives in StdBind.sendPool and is used by one Send at a time.
+// sendBatch is the per-Send scratch space: datagrams grouped by send
+// socket, the messages built over one group, and their GSO control
+// messages. It lives in StdBind.sendPool and is used by one Send at a
+// time.
 type sendBatch struct {
 	sa4     unix.RawSockaddrInet4
 	sa6     unix.RawSockaddrInet6
@@ -99,11 +131,10 @@ type sendBatch struct {
 	namelen uint32
 
 	batch  int
-	iovs   []unix.Iovec    // sockets*batch; group s is iovs[s*batch:][:queued[s]]
-	queued []int           // iovecs queued per socket
+	groups []dgramGroup    // one per send socket
 	msgs   []unix.Mmsghdr  // batch; messages over the group being sent
 	built  int             // msgs[:built] may hold references (cleared by reset)
-	segs   []int           // segs[m] is the iovec (datagram) count of msgs[m]
+	segs   []int           // segs[m] is the datagram count of msgs[m]
 	ctrl   []byte          // batch*gsoControlSize; msgs[m]'s control message
 	single [1]unix.Mmsghdr // one datagram of a GSO message resent alone
 
@@ -115,14 +146,55 @@ type sendBatch struct {
 	writeFn func(fd uintptr) bool
 }
 
+// dgramGroup is the datagrams queued for one send socket, in order: each
+// is one iovec (Send) or two (SendGather: a head and a non-empty tail).
+type dgramGroup struct {
+	iovs []unix.Iovec // capacity 2*batch
+	ends []int        // ends[j]: the index in iovs after datagram j
+	lens []int        // lens[j]: datagram j's length in bytes
+}
+
+// queue appends the datagram head+tail.
+func (g *dgramGroup) queue(head, tail []byte) {
+	g.iovs = append(g.iovs, iovec(head))
+	if len(tail) > 0 {
+		g.iovs = append(g.iovs, iovec(tail))
+	}
+	g.ends = append(g.ends, len(g.iovs))
+	g.lens = append(g.lens, len(head)+len(tail))
+}
+
+// start returns the index in iovs of datagram j's first iovec.
+func (g *dgramGroup) start(j int) int {
+	if j == 0 {
+		return 0
+	}
+	return g.ends[j-1]
+}
+
+func iovec(b []byte) unix.Iovec {
+	var iov unix.Iovec
+	if len(b) > 0 {
+		iov.Base = &b[0]
+	}
+	iov.SetLen(len(b))
+	return iov
+}
+
 func newSendBatch(sockets, batch int) *sendBatch {
 	sb := &sendBatch{
 		batch:  batch,
-		iovs:   make([]unix.Iovec, sockets*batch),
-		queued: make([]int, sockets),
+		groups: make([]dgramGroup, sockets),
 		msgs:   make([]unix.Mmsghdr, batch),
 		segs:   make([]int, batch),
 		ctrl:   make([]byte, batch*gsoControlSize),
+	}
+	for i := range sb.groups {
+		sb.groups[i] = dgramGroup{
+			iovs: make([]unix.Iovec, 0, 2*batch),
+			ends: make([]int, 0, batch),
+			lens: make([]int, 0, batch),
+		}
 	}
 	sb.writeFn = sb.sendmmsg
 	return sb
@@ -143,22 +215,23 @@ func (sb *sendBatch) setDestination(ip netip.Addr, port uint16) {
 	p[0], p[1] = byte(port>>8), byte(port) // network byte order
 }
 
-// build fills sb.msgs with messages over iovs, coalescing runs with
-// gsoRun when maxSeg > 1, and returns how many it built.
-func (sb *sendBatch) build(iovs []unix.Iovec, maxSeg, maxPayload int) int {
+// build fills sb.msgs with messages over g's datagrams from..., coalescing
+// runs with gsoRun when maxSeg > 1, and returns how many it built.
+func (sb *sendBatch) build(g *dgramGroup, from, maxSeg, maxPayload int) int {
 	m := 0
-	for i := 0; i < len(iovs); m++ {
+	for i := from; i < len(g.lens) && m < len(sb.msgs); m++ {
 		k := 1
 		if maxSeg > 1 {
-			k = gsoRun(iovs[i:], maxSeg, maxPayload)
+			k = gsoRun(g.lens[i:], maxSeg, maxPayload)
 		}
 		h := &sb.msgs[m]
-		h.Hdr = unix.Msghdr{Name: sb.name, Namelen: sb.namelen, Iov: &iovs[i]}
-		h.Hdr.SetIovlen(k)
+		first := g.start(i)
+		h.Hdr = unix.Msghdr{Name: sb.name, Namelen: sb.namelen, Iov: &g.iovs[first]}
+		h.Hdr.SetIovlen(g.ends[i+k-1] - first)
 		h.Len = 0
 		if k > 1 {
 			c := sb.ctrl[m*gsoControlSize : (m+1)*gsoControlSize]
-			putGSOControl(c, uint16(iovs[i].Len))
+			putGSOControl(c, uint16(g.lens[i]))
 			h.Hdr.Control = &c[0]
 			h.Hdr.SetControllen(gsoControlSize)
 		}
@@ -172,9 +245,10 @@ func (sb *sendBatch) build(iovs []unix.Iovec, maxSeg, maxPayload int) int {
 // reset empties the groups and drops references to the caller's buffers,
 // so the pool does not retain them.
 func (sb *sendBatch) reset() {
-	for s, q := range sb.queued {
-		clear(sb.iovs[s*sb.batch : s*sb.batch+q])
-		sb.queued[s] = 0
+	for i := range sb.groups {
+		g := &sb.groups[i]
+		clear(g.iovs)
+		g.iovs, g.ends, g.lens = g.iovs[:0], g.ends[:0], g.lens[:0]
 	}
 	clear(sb.msgs[:sb.built])
 	sb.built = 0
@@ -224,24 +298,25 @@ func (sb *sendBatch) write(sock *sendSocket, ms []unix.Mmsghdr) (int, error) {
 	return sb.sent, nil
 }
 
-// sendGroup sends iovs (the datagrams queued for sock, in order) with as
+// sendGroup sends g's datagrams (those queued for sock, in order) with as
 // many sendmmsg calls as needed, coalescing runs while GSO is on for sock.
 // A message the kernel refuses is skipped (a GSO message may be resent as
 // single datagrams first; see Send); the first error is returned.
-func (b *StdBind) sendGroup(sock *sendSocket, sb *sendBatch, iovs []unix.Iovec, maxPayload int) error {
+func (b *StdBind) sendGroup(sock *sendSocket, sb *sendBatch, g *dgramGroup, maxPayload int) error {
 	var first error
-	for len(iovs) > 0 {
+	i := 0 // the next datagram of g to send
+	for i < len(g.lens) {
 		maxSeg := 1
 		if sock.gso.Load() {
 			maxSeg = b.maxSegments
 		}
-		m := sb.build(iovs, maxSeg, maxPayload)
+		m := sb.build(g, i, maxSeg, maxPayload)
 		ms, segs := sb.msgs[:m], sb.segs[:m]
 		for len(ms) > 0 {
 			n, err := sb.write(sock, ms)
 			if err == nil {
 				for _, k := range segs[:n] {
-					iovs = iovs[k:]
+					i += k
 				}
 				ms, segs = ms[n:], segs[n:]
 				continue
@@ -259,14 +334,14 @@ func (b *StdBind) sendGroup(sock *sendSocket, sb *sendBatch, iovs []unix.Iovec, 
 						b.cfg.Logf("vtep: UDP GSO send failed with EIO (the route's device cannot offload checksums); GSO disabled on source port %d", sock.port)
 					}
 				}
-				err = b.sendEach(sock, sb, iovs[:k])
+				err = b.sendEach(sock, sb, g, i, k)
 			} else {
 				err = os.NewSyscallError("sendmmsg", errno)
 			}
 			if err != nil && first == nil {
 				first = err
 			}
-			iovs = iovs[k:]
+			i += k
 			ms, segs = ms[1:], segs[1:]
 			if eio {
 				break // rebuild the rest without GSO
@@ -276,13 +351,15 @@ func (b *StdBind) sendGroup(sock *sendSocket, sb *sendBatch, iovs []unix.Iovec, 
 	return first
 }
 
-// sendEach resends the datagrams of a refused GSO message one per
-// message, without UDP_SEGMENT, and returns the first error.
-func (b *StdBind) sendEach(sock *sendSocket, sb *sendBatch, iovs []unix.Iovec) error {
+// sendEach resends the datagrams i, …, i+k-1 of g, those of a refused GSO
+// message, one per message without UDP_SEGMENT, and returns the first
+// error.
+func (b *StdBind) sendEach(sock *sendSocket, sb *sendBatch, g *dgramGroup, i, k int) error {
 	var first error
-	for i := range iovs {
-		sb.single[0].Hdr = unix.Msghdr{Name: sb.name, Namelen: sb.namelen, Iov: &iovs[i]}
-		sb.single[0].Hdr.SetIovlen(1)
+	for j := i; j < i+k; j++ {
+		start := g.start(j)
+		sb.single[0].Hdr = unix.Msghdr{Name: sb.name, Namelen: sb.namelen, Iov: &g.iovs[start]}
+		sb.single[0].Hdr.SetIovlen(g.ends[j] - start)
 		if _, err := sb.write(sock, sb.single[:]); err != nil && first == nil {
 			if errno, ok := err.(unix.Errno); ok {
 				err = os.NewSyscallError("sendmmsg", errno)

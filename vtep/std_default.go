@@ -37,5 +37,10 @@ func (b *StdBind) Send(bufs [][]byte, dst netip.AddrPort) error {
 	return fmt.Errorf("vtep: send %s: %w", dst, errors.ErrUnsupported)
 }
 
+// SendGather is only implemented on Linux; see Open.
+func (b *StdBind) SendGather(heads, tails [][]byte, dst netip.AddrPort) error {
+	return fmt.Errorf("vtep: send %s: %w", dst, errors.ErrUnsupported)
+}
+
 // ReceiveBuffered returns nil off Linux: Open never succeeds there.
 func (b *StdBind) ReceiveBuffered() []func() bool { return nil }

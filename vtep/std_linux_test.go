@@ -528,6 +528,12 @@ func TestAllocsStdBind(t *testing.T) {
 					if got := testing.AllocsPerRun(200, func() { a.Send(send, dst) }); got != 0 {
 						t.Fatalf("unexpected allocations per Send:\n- want: 0\n-  got: %v", got)
 					}
+					if train {
+						heads, tails := gatherOf(send)
+						if got := testing.AllocsPerRun(200, func() { a.SendGather(heads, tails, dst) }); got != 0 {
+							t.Fatalf("unexpected allocations per SendGather:\n- want: 0\n-  got: %v", got)
+						}
+					}
 				})
 			}
 		}

@@ -340,6 +340,62 @@ func TestSegmentRange(t *testing.T) {
 	}
 }
 
+// TestSegmentHeaders checks SegmentHeaders against SegmentRange: for TSO
+// and USO over IPv4 and IPv6, with a short last segment and in ranges of 3,
+// each segment's headers followed by its payload slice are the frame
+// SegmentRange makes; the payloads alias the super-frame (no copy); and a
+// frame without GSO, a negative offset or a header buffer too small for
+// the headers are refused.
+func TestSegmentHeaders(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		for _, tcp := range []bool{false, true} {
+			t.Run(fmt.Sprintf("v6=%v/tcp=%v", v6, tcp), func(t *testing.T) {
+				super, h := makeSuper(t, v6, tcp, TCPFlagAck|TCPFlagPsh|TCPFlagCwr, 1000, 9500)
+				want, wantSizes := newBufs(10, 2048)
+				if n, err := Segment(super, h, want, wantSizes, 8); err != nil || n != 10 {
+					t.Fatalf("Segment: %d, %v", n, err)
+				}
+				hdrs, sizes := newBufs(3, 128)
+				pays := make([][]byte, 3)
+				for first := 0; first < 10; {
+					n, err := SegmentHeaders(super, h, first, hdrs, sizes, pays, 8)
+					if err != nil || n != min(3, 10-first) {
+						t.Fatalf("SegmentHeaders(first=%d): %d, %v; want %d, <nil>", first, n, err, min(3, 10-first))
+					}
+					for j := range n {
+						got := append(append([]byte(nil), hdrs[j][8:8+sizes[j]]...), pays[j]...)
+						if !bytes.Equal(got, want[first+j][8:8+wantSizes[first+j]]) {
+							t.Errorf("segment %d differs from SegmentRange's", first+j)
+						}
+						if off := len(super) - 9500 + (first+j)*1000; &pays[j][0] != &super[off] {
+							t.Errorf("segment %d: payload is not a slice of the super-frame", first+j)
+						}
+					}
+					first += n
+				}
+			})
+		}
+	}
+	super, h := makeSuper(t, false, true, TCPFlagAck, 1000, 3000)
+	plain := VirtioNetHdrFields{}
+	for _, tt := range []struct {
+		name   string
+		h      VirtioNetHdrFields
+		size   int
+		offset int
+		want   error
+	}{
+		{"no GSO", plain, 128, 0, ErrGSOFrame},
+		{"negative offset", h, 128, -1, ErrShortBuffer},
+		{"header buffer too small", h, 60, 8, ErrShortBuffer},
+	} {
+		hdrs, sizes := newBufs(3, tt.size)
+		if _, err := SegmentHeaders(super, tt.h, 0, hdrs, sizes, make([][]byte, 3), tt.offset); !errors.Is(err, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
 // flatten joins the pieces AppendFrame returned into the virtio-net header
 // and the frame.
 func flatten(pieces [][]byte) (VirtioNetHdrFields, []byte) {
@@ -687,6 +743,16 @@ func BenchmarkSegment(b *testing.B) {
 				Segment(super, h, bufs, sizes, 8)
 			}
 		})
+		b.Run(tt.name+"/headers", func(b *testing.B) {
+			super, h := makeSuper(b, tt.v6, true, TCPFlagAck, 1448, 65000)
+			bufs, sizes := newBufs(64, 128)
+			pays := make([][]byte, 64)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(super)))
+			for b.Loop() {
+				SegmentHeaders(super, h, 0, bufs, sizes, pays, 8)
+			}
+		})
 	}
 }
 
@@ -740,6 +806,26 @@ func FuzzSegment(f *testing.F) {
 		}
 		if c, err := SegmentCount(frame, h); err != nil || c != n {
 			t.Fatalf("SegmentCount = %d, %v; Segment made %d", c, err, n)
+		}
+		// SegmentHeaders makes the same segments without the payload
+		// copies (or refuses a frame without GSO).
+		hdrs, hsizes := newBufs(16, 1600)
+		pays := make([][]byte, 16)
+		k, err := SegmentHeaders(frame, h, 0, hdrs, hsizes, pays, int(offset))
+		if h.GSOType == VirtioNetHdrGSONone {
+			if k != 0 || !errors.Is(err, ErrGSOFrame) {
+				t.Fatalf("SegmentHeaders on a frame without GSO: %d, %v", k, err)
+			}
+			return
+		}
+		if k != n || err != nil {
+			t.Fatalf("SegmentHeaders = %d, %v; Segment made %d", k, err, n)
+		}
+		for i := range n {
+			got := append(append([]byte(nil), hdrs[i][offset:int(offset)+hsizes[i]]...), pays[i]...)
+			if !bytes.Equal(got, bufs[i][offset:int(offset)+sizes[i]]) {
+				t.Fatalf("segment %d: SegmentHeaders and Segment differ", i)
+			}
 		}
 	})
 }

@@ -246,6 +246,55 @@ func SegmentRange(super []byte, h VirtioNetHdrFields, first int, outBufs [][]byt
 	return n, nil
 }
 
+// SegmentHeaders is SegmentRange for a TSO or USO super-frame without the
+// payload copies: for segments first, first+1, … it writes only the
+// segment's headers (Ethernet, IP and TCP/UDP, rewritten as SegmentRange
+// rewrites them, checksums over the payload included) to
+// hdrBufs[j][offset:], stores their length in sizes[j] and sets
+// payloads[j] to the segment's payload, a slice of super. Segment j is
+// then hdrBufs[j][offset:offset+sizes[j]] followed by payloads[j], byte
+// for byte what SegmentRange would have written to one buffer. It makes
+// as many as fit in min(len(hdrBufs), len(sizes), len(payloads)) and
+// returns how many it made. A frame without GSO is not split (use
+// SegmentRange): it gives an error wrapping ErrGSOFrame. Other errors and
+// guarantees are SegmentRange's; super is only read, and payloads[j]
+// aliases it.
+func SegmentHeaders(super []byte, h VirtioNetHdrFields, first int, hdrBufs [][]byte, sizes []int, payloads [][]byte, offset int) (int, error) {
+	if offset < 0 {
+		return 0, errBadOffset
+	}
+	if err := h.Validate(len(super)); err != nil {
+		return 0, err
+	}
+	if h.GSOType == VirtioNetHdrGSONone {
+		return 0, errGSONone
+	}
+	l, err := parseGSO(super, &h)
+	if err != nil {
+		return 0, err
+	}
+	if first < 0 || first > l.nseg {
+		return 0, errFirstTooBig
+	}
+	n := min(len(hdrBufs), len(sizes), len(payloads), l.nseg-first)
+	for j := 0; j < n; j++ {
+		i := first + j
+		start := l.hdrLen + i*l.mss
+		end := min(start+l.mss, len(super))
+		if len(hdrBufs[j]) < offset || len(hdrBufs[j])-offset < l.hdrLen {
+			return j, errShortBuf
+		}
+		dst := hdrBufs[j][offset : offset+l.hdrLen]
+		copy(dst, super[:l.hdrLen])
+		payloads[j] = super[start:end]
+		l.fixSegment(dst, i, end-start, Checksum(payloads[j], 0))
+		sizes[j] = l.hdrLen
+	}
+	return n, nil
+}
+
+var errGSONone = wrapErr(ErrGSOFrame, "not a GSO super-frame")
+
 // fixSegment rewrites the headers of segment i (the frame dst with
 // payloadLen bytes of payload, whose sum Checksum(payload, 0) is paySum)
 // copied from the super-frame's headers. The checksums are the shared

@@ -1,5 +1,7 @@
 package tap
 
+import "github.com/vxswitch/vxswitch/encap"
+
 // Device is one switch port: an Ethernet device the switch reads frames from
 // and writes frames to. It has the shape of wireguard-go's tun.Device.
 //
@@ -50,4 +52,27 @@ type Device interface {
 type Polled interface {
 	PollFD() int
 	Buffered() bool
+}
+
+// Super is a TSO or USO super-frame as the kernel handed it over: its
+// virtio-net header (validated) and the frame, which aliases the device's
+// read buffer until its next Read or ReadSuper.
+type Super struct {
+	Hdr   encap.VirtioNetHdrFields
+	Frame []byte
+}
+
+// SuperReader is implemented by devices with offloads (TAP) that can hand
+// over a super-frame whole, so that the caller splits it itself (encap.
+// SegmentHeaders: a segment's headers and a slice of the payload, without
+// copying the payload as Read's split does).
+//
+// ReadSuper is Read, except for a super-frame of more than one segment
+// that would start the batch: it is not split but returned in s, with n
+// == 0 and a nil error. A super-frame met after other frames of the batch
+// ends the batch and starts the next call (Buffered reports it), so
+// frames keep their order. s.Frame is nil when no super-frame was
+// returned. Its errors and guarantees are Read's.
+type SuperReader interface {
+	ReadSuper(bufs [][]byte, sizes []int, offset int, s *Super) (n int, err error)
 }

@@ -46,6 +46,9 @@ func (t *TAP) BatchSize() int { return 1 }
 // Read returns os.ErrClosed off Linux.
 func (t *TAP) Read([][]byte, []int, int) (int, error) { return 0, os.ErrClosed }
 
+// ReadSuper fails: there is no TAP to read from off Linux.
+func (t *TAP) ReadSuper([][]byte, []int, int, *Super) (int, error) { return 0, os.ErrClosed }
+
 // Write returns os.ErrClosed off Linux.
 func (t *TAP) Write([][]byte, int) (int, error) { return 0, os.ErrClosed }
 

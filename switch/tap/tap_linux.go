@@ -456,8 +456,26 @@ func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		return 0, errShortBatch
 	}
 	if t.vnet != nil {
-		return t.readVnet(bufs, sizes, offset)
+		return t.readVnet(bufs, sizes, offset, nil)
 	}
+	return t.readPlain(bufs, sizes, offset)
+}
+
+// ReadSuper implements SuperReader. A TAP without offloads never has
+// super-frames: ReadSuper is Read.
+func (t *TAP) ReadSuper(bufs [][]byte, sizes []int, offset int, s *Super) (int, error) {
+	*s = Super{}
+	if len(bufs) == 0 || len(sizes) == 0 || offset < 0 || offset >= len(bufs[0]) {
+		return 0, errShortBatch
+	}
+	if t.vnet != nil {
+		return t.readVnet(bufs, sizes, offset, s)
+	}
+	return t.readPlain(bufs, sizes, offset)
+}
+
+// readPlain is Read for a TAP without offloads.
+func (t *TAP) readPlain(bufs [][]byte, sizes []int, offset int) (int, error) {
 	max := min(len(bufs), len(sizes), PlainBatchSize)
 	n := 0
 	for n < max && offset < len(bufs[n]) {

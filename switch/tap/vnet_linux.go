@@ -159,12 +159,23 @@ func (t *TAP) ReadDrops() uint64 {
 // splits them into the rest of bufs. It waits only for the first frame of
 // a batch, and returns that frame's segments alone if it had to wait (see
 // Read); otherwise later reads take what is queued and stop at EAGAIN.
-func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
+// With raw (ReadSuper), a super-frame of more than one segment that starts
+// the batch is returned whole in raw instead, and one met later ends the
+// batch.
+func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int, raw *Super) (int, error) {
 	v := t.vnet
 	max := min(len(bufs), len(sizes), OffloadBatchSize)
 	n := 0
 	idle := false // the first read had to wait: no more reads in this batch
 	for n < max {
+		if v.super != nil && raw != nil && v.nextSeg == 0 && v.nseg > 1 {
+			if n > 0 {
+				break // it starts the next call (Buffered)
+			}
+			raw.Hdr, raw.Frame = v.hdr, v.super
+			v.super = nil
+			return 0, nil
+		}
 		if v.super != nil {
 			k, err := encap.SegmentRange(v.super, v.hdr, v.nextSeg, bufs[n:max], sizes[n:max], offset)
 			v.nextSeg += k

@@ -12,24 +12,57 @@ import (
 type portBatch struct {
 	bufs  [][]byte
 	sizes []int
+
+	// With gathered sends (Switch.gather and a tap.SuperReader device):
+	// the device, the super-frame it handed over, and per segment a
+	// buffer for the VXLAN and segment headers (heads), their length
+	// (hsizes) and the payload, a slice of the super-frame (tails).
+	sr     tap.SuperReader
+	super  tap.Super
+	heads  [][]byte
+	hsizes []int
+	tails  [][]byte
 }
 
-func newPortBatch(p *Port, dev tap.Device) portBatch {
+func newPortBatch(sw *Switch, p *Port, dev tap.Device) portBatch {
 	bs := dev.BatchSize()
 	b := portBatch{bufs: make([][]byte, bs), sizes: make([]int, bs)}
 	size := portBufferSize(p)
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, size)
 	}
+	if sr, ok := dev.(tap.SuperReader); ok && sw.gather != nil {
+		b.sr = sr
+		b.heads, b.hsizes, b.tails = make([][]byte, bs), make([]int, bs), make([][]byte, bs)
+		for i := range b.heads {
+			b.heads[i] = make([]byte, PacketStartOffset+gatherHeadersMax)
+		}
+	}
 	return b
 }
 
-// readPort reads one batch from dev, a queue of p, forwards every frame,
-// flushes and ends the batch. It returns Read's results.
+// readPort reads one batch from dev, a queue of p, forwards every frame
+// (or the super-frame a tap.SuperReader handed over whole), flushes and
+// ends the batch. It returns Read's results; a super-frame counts as one
+// frame read.
 func (sw *Switch) readPort(p *Port, dev tap.Device, b *portBatch, out *egress) (int, error) {
-	n, err := dev.Read(b.bufs, b.sizes, PacketStartOffset)
-	for i := 0; i < n; i++ {
-		sw.forwardFromPort(p, b.bufs[i][:PacketStartOffset+b.sizes[i]], out)
+	var (
+		n   int
+		err error
+	)
+	if b.sr != nil {
+		n, err = b.sr.ReadSuper(b.bufs, b.sizes, PacketStartOffset, &b.super)
+	} else {
+		n, err = dev.Read(b.bufs, b.sizes, PacketStartOffset)
+	}
+	if b.super.Frame != nil {
+		sw.forwardSuper(p, b, out)
+		b.super = tap.Super{} // its frame is the device's buffer
+		n = 1
+	} else {
+		for i := 0; i < n; i++ {
+			sw.forwardFromPort(p, b.bufs[i][:PacketStartOffset+b.sizes[i]], out)
+		}
 	}
 	out.flush()
 	out.resetBatch()

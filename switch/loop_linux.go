@@ -83,12 +83,12 @@ func newLoop(sw *Switch) (*loop, error) {
 // portSource returns a source for queue dev of p, or nil when dev's Read
 // waits itself (not tap.Polled with a descriptor): such a queue gets a
 // reader goroutine as usual.
-func portSource(p *Port, dev tap.Device) *loopSource {
+func portSource(sw *Switch, p *Port, dev tap.Device) *loopSource {
 	pd, ok := dev.(tap.Polled)
 	if !ok || pd.PollFD() < 0 {
 		return nil
 	}
-	return &loopSource{fd: pd.PollFD(), port: p, dev: dev, buffered: pd.Buffered, pb: newPortBatch(p, dev)}
+	return &loopSource{fd: pd.PollFD(), port: p, dev: dev, buffered: pd.Buffered, pb: newPortBatch(sw, p, dev)}
 }
 
 // recvSource returns a source for the ReceiveFunc fn polling fd; buffered

@@ -19,7 +19,7 @@ func newLoop(*Switch) (*loop, error) {
 	return nil, errors.New("vswitch: SingleLoop needs Linux")
 }
 
-func portSource(*Port, tap.Device) *loopSource                       { return nil }
+func portSource(*Switch, *Port, tap.Device) *loopSource              { return nil }
 func recvSource(int, vtep.ReceiveFunc, func() bool, int) *loopSource { return nil }
 func (l *loop) add(...*loopSource)                                   {}
 func (l *loop) remove(*Port) int                                     { return 0 }

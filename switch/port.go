@@ -164,7 +164,7 @@ func (sw *Switch) AddPort(dev tap.Device, cfg PortConfig) (*Port, error) {
 	var polled []*loopSource
 	for _, q := range p.queues {
 		if sw.loop != nil {
-			if s := portSource(p, q.dev); s != nil {
+			if s := portSource(sw, p, q.dev); s != nil {
 				polled = append(polled, s) // served by the single loop
 				continue
 			}

@@ -21,7 +21,7 @@ func (sw *Switch) routineReadFromPort(p *Port, dev tap.Device) {
 	sw.log.Debug("Routine: port reader - started", "port", p.name)
 	defer sw.log.Debug("Routine: port reader - stopped", "port", p.name)
 
-	b := newPortBatch(p, dev)
+	b := newPortBatch(sw, p, dev)
 	out := newEgress(sw, dev.BatchSize())
 	for {
 		n, err := sw.readPort(p, dev, &b, out)
@@ -180,12 +180,12 @@ func portBufferSize(p *Port) int {
 // forwardFromPort switches one frame that arrived on port p. pkt holds
 // PacketStartOffset bytes of headroom followed by the frame. While a
 // capture runs it records the frame with the decision (and, for a drop, at
-// the drop point too) under a new ID that the copies sent carry.
-func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
+// the drop point too) under a new ID that the copies sent carry. It
+// returns the decision.
+func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) capture.Decision {
 	if !sw.capture.Active() {
 		out.id = 0
-		sw.switchFromPort(p, pkt, out)
-		return
+		return sw.switchFromPort(p, pkt, out)
 	}
 	out.id = sw.capture.NextID()
 	frame := pkt[PacketStartOffset:]
@@ -204,6 +204,7 @@ func (sw *Switch) forwardFromPort(p *Port, pkt []byte, out *egress) {
 		m.Point = capture.Drop
 		sw.capture.Capture(&m, frame)
 	}
+	return d
 }
 
 // switchFromPort is forwardFromPort's decision and delivery; it returns
@@ -294,7 +295,12 @@ type egress struct {
 	vnis     vniMemo    // the last VNI state looked up in this batch
 	ports    portMemo   // the last port looked up in this batch
 	bufs     [][]byte   // pending frames; len <= cap, allocated once
-	port     *Port      // pending destination: a port...
+	// tails are the pending frames' second pieces, parallel to bufs: a
+	// gathered segment (forwardSuper) is bufs[i] followed by tails[i];
+	// any other frame has a nil tail. gathered reports a non-nil one.
+	tails    [][]byte
+	gathered bool
+	port     *Port // pending destination: a port...
 	remote   netip.AddrPort
 	vs       *vniState // ...or a remote VTEP, in this VNI
 	one      [1][]byte // scratch for single writes
@@ -306,6 +312,8 @@ type egress struct {
 	// arrived is the frame being switched as it arrived, kept while a
 	// capture runs because suppression rewrites frames in place.
 	arrived []byte
+	// joined is scratch for capturing a gathered segment whole.
+	joined []byte
 	// srcPort is the outer UDP source port of the packet being received.
 	srcPort uint16
 }
@@ -314,7 +322,7 @@ func newEgress(sw *Switch, batch int) *egress {
 	if batch < 1 {
 		batch = 1
 	}
-	return &egress{sw: sw, bufs: make([][]byte, 0, batch), ids: make([]uint64, 0, batch)}
+	return &egress{sw: sw, bufs: make([][]byte, 0, batch), tails: make([][]byte, 0, batch), ids: make([]uint64, 0, batch)}
 }
 
 func (e *egress) toPort(p *Port, pkt []byte) {
@@ -326,6 +334,7 @@ func (e *egress) toPort(p *Port, pkt []byte) {
 		e.port = p
 	}
 	e.bufs = append(e.bufs, pkt)
+	e.tails = append(e.tails, nil)
 	e.ids = append(e.ids, e.id)
 }
 
@@ -335,7 +344,18 @@ func (e *egress) toRemote(vs *vniState, dst netip.AddrPort, pkt []byte) {
 		e.remote, e.vs = dst, vs
 	}
 	e.bufs = append(e.bufs, pkt)
+	e.tails = append(e.tails, nil)
 	e.ids = append(e.ids, e.id)
+}
+
+// toRemoteGather queues a datagram of two pieces, head (the VXLAN and
+// segment headers) and tail (the segment's payload), for dst: a segment
+// of the super-frame forwardSuper is sending, whose other segments are
+// the only datagrams flushed with it (vtep.GatherSender's one-flow rule).
+func (e *egress) toRemoteGather(vs *vniState, dst netip.AddrPort, head, tail []byte) {
+	e.toRemote(vs, dst, head)
+	e.tails[len(e.tails)-1] = tail
+	e.gathered = true
 }
 
 // flush hands the pending batch to its destination.
@@ -353,10 +373,16 @@ func (e *egress) flush() {
 		e.port.deliver(sw, e.bufs)
 	case e.remote.IsValid():
 		var bytes uint64
-		for _, pkt := range e.bufs {
-			bytes += uint64(len(pkt))
+		for i, pkt := range e.bufs {
+			bytes += uint64(len(pkt) + len(e.tails[i]))
 		}
-		if err := sw.bind.Send(e.bufs, e.remote); err != nil {
+		var err error
+		if e.gathered {
+			err = sw.gather.SendGather(e.bufs, e.tails, e.remote)
+		} else {
+			err = sw.bind.Send(e.bufs, e.remote)
+		}
+		if err != nil {
 			sw.drops.d[DropSend].Add(uint64(len(e.bufs)))
 			sw.logErr("VXLAN send failed", "dst", e.remote, "err", err)
 		} else {
@@ -365,7 +391,10 @@ func (e *egress) flush() {
 		}
 	}
 	clear(e.bufs)
+	clear(e.tails)
 	e.bufs = e.bufs[:0]
+	e.tails = e.tails[:0]
+	e.gathered = false
 	e.ids = e.ids[:0]
 	e.port, e.remote, e.vs = nil, netip.AddrPort{}, nil
 }
@@ -394,6 +423,12 @@ func (e *egress) capture() {
 			}
 		}
 		m := capture.Meta{Point: capture.UnderlayOut, VNI: e.vs.vni, VXLAN: true, Local: local, Remote: e.remote, ID: id}
+		if len(e.tails[i]) > 0 {
+			// A gathered segment, met by a capture that started during
+			// its super-frame: record it joined.
+			e.joined = append(append(e.joined[:0], pkt...), e.tails[i]...)
+			pkt = e.joined
+		}
 		sw.capture.Capture(&m, pkt)
 	}
 }

@@ -37,6 +37,11 @@ type Stats struct {
 	// BusyPoll counts the single loop's busy polls (Config.BusyPoll): Hits
 	// found traffic without a wait, Misses ran out and the loop waited.
 	BusyPoll BusyPollStats `json:"busy_poll"`
+	// GatheredSegments counts segments of TSO super-frames sent gathered
+	// (their headers and a slice of the super-frame, Config.NoGather
+	// off), the first segment of each not included: it is split by
+	// copying and switched like any frame.
+	GatheredSegments uint64 `json:"gathered_segments"`
 }
 
 // BusyPollStats are the busy-poll counters of Stats.
@@ -63,6 +68,7 @@ func (sw *Switch) Stats() Stats {
 		Drops:                make(map[string]uint64, numDropReasons),
 		ReservedBitsAccepted: sw.reservedBitsAccepted.Load(),
 		BusyPoll:             BusyPollStats{Hits: sw.busyPollHits.Load(), Misses: sw.busyPollMisses.Load()},
+		GatheredSegments:     sw.gathered.Load(),
 	}
 	for _, p := range sw.Ports() {
 		st.Ports = append(st.Ports, PortStats{

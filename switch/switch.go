@@ -90,6 +90,15 @@ type Config struct {
 	// with. SetTAPGRO changes it at run time. The zero value coalesces.
 	NoTAPGRO bool
 
+	// NoGather turns off gathered sends of TSO super-frames (the daemon's
+	// --gather=false): a port that hands super-frames over whole
+	// (tap.SuperReader) and a bind that sends datagrams from two pieces
+	// (vtep.GatherSender) otherwise send a super-frame's segments to a
+	// remote VTEP as their own headers followed by slices of the
+	// super-frame, without copying each segment's payload into a buffer
+	// of its own (see forwardSuper). The zero value gathers.
+	NoGather bool
+
 	// Logger receives lifecycle and rate-limited error logs. nil discards.
 	Logger *slog.Logger
 }
@@ -128,6 +137,7 @@ type Switch struct {
 	reservedBitsAccepted atomic.Uint64
 	busyPollHits         atomic.Uint64 // busy polls that found traffic
 	busyPollMisses       atomic.Uint64 // busy polls that ran out: the loop waited
+	gathered             atomic.Uint64 // segments sent gathered (forwardSuper)
 
 	// capture fans frames out to running packet captures; the loops call
 	// it only when capture.Active() (one atomic load).
@@ -138,6 +148,10 @@ type Switch struct {
 
 	// loop is the single forwarding loop (Config.SingleLoop), else nil.
 	loop *loop
+
+	// gather is the bind as a vtep.GatherSender, or nil when it is not one
+	// or Config.NoGather is set: then super-frames are split by copying.
+	gather vtep.GatherSender
 
 	wg   sync.WaitGroup // the long-lived routines
 	done chan struct{}  // closed by Close
@@ -187,6 +201,9 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 	}
 	sw := &Switch{cfg: cfg, log: log, fdb: table, bind: bind, done: make(chan struct{})}
 	sw.state.noTAPGRO = cfg.NoTAPGRO
+	if g, ok := bind.(vtep.GatherSender); ok && !cfg.NoGather {
+		sw.gather = g
+	}
 	if cfg.SingleLoop {
 		l, err := newLoop(sw)
 		if err != nil {

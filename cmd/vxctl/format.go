@@ -125,6 +125,9 @@ func printStats(w io.Writer, st api.Stats) error {
 	if b := st.BusyPoll; b.Hits+b.Misses > 0 {
 		fmt.Fprintf(tw, "busy_poll:\t%d hits, %d misses\n", b.Hits, b.Misses)
 	}
+	if n := st.GatheredSegments; n > 0 {
+		fmt.Fprintf(tw, "gathered_segments\t%d\n", n)
+	}
 	f := st.FDB
 	fmt.Fprintf(tw, "fdb:\t%d entries (%d learned), %d moves, %d aged, learning refused: %d cap, %d bad MAC, %d invalid\n",
 		f.Entries, f.Learned, f.Moves, f.Aged, f.LearnRejectedCap, f.LearnRejectedMAC, f.LearnRejectedInvalid)

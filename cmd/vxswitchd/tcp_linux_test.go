@@ -36,6 +36,7 @@ func TestPrivilegedTCPIntegrity(t *testing.T) {
 		args []string
 	}{
 		{name: "offload", args: nil},
+		{name: "offload-no-gather", args: []string{"--gather=false"}},
 		{name: "no-offload", args: []string{"--offload=false"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +49,7 @@ func TestPrivilegedTCPIntegrity(t *testing.T) {
 			for _, h := range hs {
 				mtu, segs := tapGSO(t, ctx, h)
 				want := 65535
-				if tt.name == "offload" {
+				if tt.name != "no-offload" {
 					want = vtep.SegmentsPerSend(mtu)
 				}
 				if segs != want {
@@ -56,14 +57,32 @@ func TestPrivilegedTCPIntegrity(t *testing.T) {
 				}
 			}
 			for _, dir := range []struct{ from, to *lab.Host }{{hs[0], hs[1]}, {hs[1], hs[0]}} {
+				before := gatheredSegments(t, ctx, dir.from)
 				sum, retrans, rate := transfer(t, ctx, dir.from, dir.to, 64<<20)
 				if sum.sent != sum.received {
 					t.Fatalf("data corrupted %s -> %s:\n- want: sha256 %x\n-  got: sha256 %x", dir.from.Name, dir.to.Name, sum.sent, sum.received)
 				}
-				t.Logf("%s %s -> %s: 64 MiB intact, %.0f Mbit/s, %d retransmits", tt.name, dir.from.Name, dir.to.Name, rate/1e6, retrans)
+				// The default sends TSO segments gathered: most of 64 MiB
+				// leaves that way (the first segment of each super-frame
+				// is copied).
+				gathered := gatheredSegments(t, ctx, dir.from) - before
+				t.Logf("%s %s -> %s: 64 MiB intact, %.0f Mbit/s, %d retransmits, %d segments gathered", tt.name, dir.from.Name, dir.to.Name, rate/1e6, retrans, gathered)
+				if want := tt.name == "offload"; (gathered > (64<<20)/1500/2) != want || (!want && gathered != 0) {
+					t.Errorf("%s sent %d segments gathered for 64 MiB: want most of them %v, none otherwise", dir.from.Name, gathered, want)
+				}
 			}
 		})
 	}
+}
+
+// gatheredSegments returns h's daemon's count of segments sent gathered.
+func gatheredSegments(t *testing.T, ctx context.Context, h *lab.Host) uint64 {
+	t.Helper()
+	st, err := client(h).Stats(ctx)
+	if err != nil {
+		t.Fatalf("stats of %s: %v", h.Name, err)
+	}
+	return st.GatheredSegments
 }
 
 // tapGSO returns the MTU and gso_max_segs of h's TAP, as ip(8) reports

@@ -108,6 +108,11 @@ func writeMetrics(w io.Writer, sw *vswitch.Switch) {
 		help:    "Busy polls of the single loop (--busy-poll), by result: hit (traffic found without a wait) or miss (the loop waited).",
 		samples: []sample{{[]string{"result", "hit"}, st.BusyPoll.Hits}, {[]string{"result", "miss"}, st.BusyPoll.Misses}},
 	})
+	fams = append(fams, metricFamily{
+		name: "vxswitch_gathered_segments_total", typ: "counter",
+		help:    "Segments of TSO super-frames from offload TAPs sent gathered, without copying their payload (--gather; the first segment of each is copied and not counted).",
+		samples: []sample{{nil, st.GatheredSegments}},
+	})
 
 	type vo struct {
 		vni    uint32

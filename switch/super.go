@@ -2,7 +2,6 @@ package vswitch
 
 import (
 	"github.com/vxswitch/vxswitch/encap"
-	"github.com/vxswitch/vxswitch/switch/capture"
 )
 
 // gatherHeadersMax is how many bytes of segment headers (Ethernet, IP
@@ -44,9 +43,10 @@ func (sw *Switch) forwardSuper(p *Port, b *portBatch, out *egress) {
 	}
 	gather := sw.gather != nil && !sw.capture.Active()
 	first := b.bufs[0][:PacketStartOffset+b.sizes[0]]
-	d := sw.forwardFromPort(p, first, out)
+	out.unicast = false
+	sw.forwardFromPort(p, first, out)
 	next := 1
-	if gather && d.Kind == capture.DecisionUnicast && out.remote.IsValid() && nseg > 1 {
+	if gather && out.unicast && out.remote.IsValid() && nseg > 1 {
 		next = sw.gatherSegments(p, b, first[:PacketStartOffset], out)
 	}
 	out.flush()

@@ -251,7 +251,7 @@ func runSuper(t *testing.T, cfg Config, frames []superItem, withCapture bool) su
 }
 
 // TestForwardSuper checks gathered sends of super-frames against the
-// copying split (Config.NoGather) as an oracle: the same datagrams, byte
+// copying split (Config.Gather off) as an oracle: the same datagrams, byte
 // for byte and in order, to the same VTEPs, the same counters; and that
 // gathering happened exactly where it should.
 func TestForwardSuper(t *testing.T) {
@@ -294,10 +294,10 @@ func TestForwardSuper(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runSuper(t, Config{}, tt.frames, tt.capture)
-			want := runSuper(t, Config{NoGather: true}, tt.frames, tt.capture)
+			got := runSuper(t, Config{Gather: true}, tt.frames, tt.capture)
+			want := runSuper(t, Config{}, tt.frames, tt.capture)
 			if want.GatherSends != 0 {
-				t.Fatalf("NoGather: %d SendGather calls", want.GatherSends)
+				t.Fatalf("without Gather: %d SendGather calls", want.GatherSends)
 			}
 			if len(want.Dgrams) == 0 && want.Delivered == 0 {
 				t.Fatal("the oracle forwarded nothing")
@@ -323,7 +323,7 @@ func TestForwardSuper(t *testing.T) {
 // VXLAN header of VNI 42: an oracle that shares no switch code.
 func TestForwardSuperSegments(t *testing.T) {
 	frame, h := superFrame(superSpec{dst: mac(9, 1), src: mac(5, 1), mss: 1448, payload: 1448*30 + 100, flags: encap.TCPFlagAck | encap.TCPFlagPsh, seed: 9})
-	got := runSuper(t, Config{}, []superItem{{frame, h}}, false)
+	got := runSuper(t, Config{Gather: true}, []superItem{{frame, h}}, false)
 	bufs := make([][]byte, 64)
 	for i := range bufs {
 		bufs[i] = make([]byte, 2048)
@@ -351,7 +351,7 @@ func TestForwardSuperSegments(t *testing.T) {
 // TestAllocsForwardSuper asserts that forwarding a super-frame with
 // gathered sends allocates nothing.
 func TestAllocsForwardSuper(t *testing.T) {
-	u := newUnit(t, Config{}, fdb.Config{}, sinkGatherBind{newSinkBind()})
+	u := newUnit(t, Config{Gather: true}, fdb.Config{}, sinkGatherBind{newSinkBind()})
 	pa := u.add("a", 42, mac(0, 1))
 	u.fdb.Add(fdb.Entry{Key: fdb.Key{VNI: 42, MAC: mac(9, 1)}, Dest: fdb.Dest{Remote: netip.MustParseAddr("192.0.2.2")}, Origin: fdb.OriginStatic})
 	frame, h := superFrame(superSpec{dst: mac(9, 1), src: mac(5, 1), mss: 1448, payload: 1448 * 44, flags: encap.TCPFlagAck})
@@ -388,7 +388,7 @@ func (b sinkGatherBind) SendGather(heads, tails [][]byte, dst netip.AddrPort) er
 // FuzzForwardSuper feeds arbitrary super-frames and virtio-net headers to
 // forwardSuper (which a tap.SuperReader only hands validated ones; here
 // anything goes) on a switch that gathers and on one that copies
-// (Config.NoGather): neither may panic, and both must send the same
+// (Config.Gather off): neither may panic, and both must send the same
 // datagrams and count the same drops and port counters.
 func FuzzForwardSuper(f *testing.F) {
 	for _, s := range []superSpec{
@@ -420,7 +420,7 @@ func FuzzForwardSuper(f *testing.F) {
 		dev := &superDev{name: "a"}
 		return &side{u: u, bind: bind, pa: pa, b: newPortBatch(u.sw, pa, dev), out: newEgress(u.sw, tap.OffloadBatchSize)}
 	}
-	gather, copying := mk(Config{}), mk(Config{NoGather: true})
+	gather, copying := mk(Config{Gather: true}), mk(Config{})
 	f.Fuzz(func(t *testing.T, vh, frame []byte) {
 		if len(vh) < encap.VirtioNetHdrLen || len(frame) > 1<<16 {
 			return

@@ -82,7 +82,7 @@ type Config struct {
 	// Gather sends the segments of a TSO super-frame read from an offload
 	// TAP as their own headers followed by slices of the super-frame (two
 	// iovecs per datagram), instead of copying each into a buffer of its
-	// own (vswitch.Config.NoGather); off is for comparison.
+	// own (vswitch.Config.Gather). Off by default: slower on the lab rig.
 	Gather bool `yaml:"gather"`
 	// TxQueueLen is the TAPs' transmit queue length (frames queued for the
 	// daemon to read before the kernel drops); 0 keeps the kernel's 500.
@@ -128,7 +128,6 @@ func DefaultConfig() Config {
 		SrcPorts:   "49152-65535", // RFC 7348 §5 recommends the dynamic range
 		Offload:    true,
 		TAPGRO:     true,
-		Gather:     true,
 		TxQueueLen: 10000,
 		Wait:       WaitLoop,
 		TAPQueues:  1,
@@ -216,7 +215,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.SrcPorts, "src-ports", cfg.SrcPorts, "outer UDP source port `MIN-MAX`, chosen per inner flow")
 	fs.BoolVar(&cfg.Offload, "offload", cfg.Offload, "TAP offloads (TSO/USO, checksum) and UDP GSO/GRO on the underlay, where the kernel accepts them; --offload=false forces plain frames")
 	fs.BoolVar(&cfg.TAPGRO, "tap-gro", cfg.TAPGRO, "coalesce received TCP segments into super-frames written to offload TAPs; --tap-gro=false if a kernel misbehaves (also at run time, without a restart: vxctl settings set --tap-gro off)")
-	fs.BoolVar(&cfg.Gather, "gather", cfg.Gather, "send the segments of a TSO super-frame read from an offload TAP without copying their payload (each UDP datagram gathered from its headers and a slice of the super-frame); --gather=false copies each segment, for comparison")
+	fs.BoolVar(&cfg.Gather, "gather", cfg.Gather, "send the segments of a TSO super-frame read from an offload TAP without copying their payload in userspace: the kernel gathers each UDP datagram from its headers and a slice of the super-frame. Off by default: on the lab rig the kernel's cost of the second iovec per datagram exceeded the copy saved (README, Gathered sends)")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, so a bulk flow delays only the flows on its own queue; the one loop of --wait=loop serves them all in turn, --wait=thread or poller a loop each")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one ppoll and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")

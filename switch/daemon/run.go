@@ -104,7 +104,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	swCfg.SingleLoop = cfg.Wait == WaitLoop
 	swCfg.BusyPoll = cfg.BusyPoll
 	swCfg.NoTAPGRO = !cfg.TAPGRO // PATCH /v1/settings changes it at run time
-	swCfg.NoGather = !cfg.Gather
+	swCfg.Gather = cfg.Gather
 	gh := newGossipHook(cfg.GossipConfig, &swCfg)
 	sw, err := vswitch.New(swCfg, bind, table)
 	if err != nil {

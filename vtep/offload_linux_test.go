@@ -447,11 +447,10 @@ func FuzzGROSize(f *testing.F) {
 	})
 }
 
-// TestStdBindGSOEIO injects EIO into every GSO sendmmsg, as a kernel whose
-// route device cannot offload checksums returns it, and checks that Send
-// still delivers every datagram in order, turns GSO off on that socket
-// only, logs once, and sends later trains without GSO.
-func TestStdBindGSOEIO(t *testing.T) {
+// failGSO makes every sendmmsg whose first message carries UDP_SEGMENT
+// fail with EIO, as a kernel whose route device cannot offload checksums
+// does, until the test ends. It returns the count of such calls.
+func failGSO(t *testing.T) *atomic.Int32 {
 	var gsoCalls atomic.Int32
 	sendFault = func(ms []unix.Mmsghdr) unix.Errno {
 		if ms[0].Hdr.Controllen > 0 {
@@ -461,6 +460,15 @@ func TestStdBindGSOEIO(t *testing.T) {
 		return 0
 	}
 	t.Cleanup(func() { sendFault = nil })
+	return &gsoCalls
+}
+
+// TestStdBindGSOEIO injects EIO into every GSO sendmmsg, as a kernel whose
+// route device cannot offload checksums returns it, and checks that Send
+// still delivers every datagram in order, turns GSO off on that socket
+// only, logs once, and sends later trains without GSO.
+func TestStdBindGSOEIO(t *testing.T) {
+	gsoCalls := failGSO(t)
 	for _, fam := range families {
 		t.Run(fam.name, func(t *testing.T) {
 			skipNoFamily(t, fam.local)
@@ -635,15 +643,7 @@ func TestStdBindSendGather(t *testing.T) {
 		})
 	}
 	t.Run("EIO", func(t *testing.T) {
-		var gsoCalls atomic.Int32
-		sendFault = func(ms []unix.Mmsghdr) unix.Errno {
-			if ms[0].Hdr.Controllen > 0 {
-				gsoCalls.Add(1)
-				return unix.EIO
-			}
-			return 0
-		}
-		t.Cleanup(func() { sendFault = nil })
+		gsoCalls := failGSO(t)
 		lo := netip.MustParseAddr("127.0.0.1")
 		a, _ := openBind(t, lo, Config{Logf: func(string, ...any) {}})
 		b, recv := openBind(t, lo, Config{})

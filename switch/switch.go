@@ -97,8 +97,8 @@ type Config struct {
 	// leave as their own headers followed by slices of the super-frame,
 	// without copying each segment's payload into a buffer of its own
 	// (see forwardSuper). Off by default: on the lab rig it saved less
-	// userspace time than the kernel spent more on the second iovec per
-	// datagram (README, "Gathered sends").
+	// userspace time than the kernel's send path then spent more
+	// (README, "Gathered sends").
 	Gather bool
 
 	// Logger receives lifecycle and rate-limited error logs. nil discards.

@@ -38,8 +38,9 @@ type Stats struct {
 	// found traffic without a wait, Misses ran out and the loop waited.
 	BusyPoll BusyPollStats `json:"busy_poll"`
 	// GatheredSegments counts segments of TSO super-frames sent gathered
-	// (their headers and a slice of the super-frame, Config.Gather), the first segment of each not included: it is split by
-	// copying and switched like any frame.
+	// (their headers and a slice of the super-frame, Config.Gather). The
+	// first segment of each is not included: it is split by copying and
+	// switched like any frame.
 	GatheredSegments uint64 `json:"gathered_segments"`
 }
 

@@ -247,6 +247,69 @@ func TestSingleLoop(t *testing.T) {
 	}
 }
 
+// TestSingleLoopManyPorts: the loop waits on many descriptors at once
+// (one epoll set) and serves each: 48 polled ports, each in a VNI of its
+// own, all read; after every other one is removed (the loop's
+// registrations are rebuilt under new indices, and RemovePort closes the
+// devices) and new ones are added (which may reuse the closed descriptor
+// numbers), every port still there is read again and none twice.
+func TestSingleLoopManyPorts(t *testing.T) {
+	sw, err := New(Config{SingleLoop: true}, newSinkBind(), fdb.New(fdb.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { sw.Close() })
+	devs := map[string]*pairDev{}
+	want := map[string]uint64{} // frames each port must have read
+	add := func(i int) {
+		name := fmt.Sprintf("vxm%d", i)
+		d := newPairDev(t, name)
+		if _, err := sw.AddPort(d, PortConfig{VNI: uint32(100 + i)}); err != nil {
+			t.Fatalf("AddPort %s: %v", name, err)
+		}
+		devs[name] = d
+	}
+	// round sends a frame on every port there is and waits until each
+	// has read all it was sent, and no more.
+	round := func(what string) {
+		t.Helper()
+		for name, d := range devs {
+			d.send(t, ipv4Frame(mac(9, 9), mac(0, 1), overlayIP(0, 1), overlayIP(0, 9), 100))
+			want[name]++
+		}
+		eventually(t, what, func() bool {
+			for name := range devs {
+				if p, ok := sw.Port(name); !ok || p.rxPackets.Load() != want[name] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	for i := range 48 {
+		add(i)
+	}
+	round("every port reads its frame")
+	for i := 0; i < 48; i += 2 {
+		name := fmt.Sprintf("vxm%d", i)
+		if err := sw.RemovePort(name); err != nil {
+			t.Fatalf("RemovePort %s: %v", name, err)
+		}
+		delete(devs, name)
+	}
+	round("every port left reads its frame")
+	for i := 48; i < 60; i++ {
+		add(i)
+	}
+	round("every port, old and new, reads its frame")
+	if got := len(sw.Ports()); got != 36 {
+		t.Fatalf("ports: %d, want 36", got)
+	}
+}
+
 // TestSingleLoopPortBeforeStart: a polled port added before Start is
 // served once the loop runs, and a switch closed without Start releases
 // its polled ports.
@@ -363,7 +426,7 @@ func TestSingleLoopBusyPoll(t *testing.T) {
 }
 
 // TestSingleLoopStopTheWorld: while traffic flows the loop waits with a
-// raw ppoll that keeps its P (rawPpoll), so the runtime can stop it for a
+// raw epoll_pwait that keeps its P (rawEpollWait), so the runtime can stop it for a
 // GC only through a preemption signal, which the loop must answer by
 // yielding. Garbage collections (each stops the world twice) run between
 // and during bursts, and after the loop went idle (an ordinary wait); each

@@ -9,7 +9,7 @@ import (
 	"github.com/vxswitch/vxswitch/vtep"
 )
 
-// loop is the single forwarding loop; it needs ppoll(2) and eventfd, so
+// loop is the single forwarding loop; it needs epoll(7) and eventfd, so
 // off Linux Config.SingleLoop is refused by New.
 type loop struct{}
 

@@ -63,7 +63,7 @@ type Config struct {
 	// every request.
 	Suppress *Suppressor
 
-	// SingleLoop forwards with one loop goroutine that waits in ppoll(2)
+	// SingleLoop forwards with one loop goroutine that waits in epoll(7)
 	// on every port queue and receive socket at once and serves whatever
 	// is ready, instead of a reader goroutine per port queue and per
 	// socket (the daemon's --wait=loop; see loop_linux.go). The loop

@@ -92,7 +92,7 @@ type Config struct {
 	// its own reader.
 	TAPQueues int `yaml:"tap-queues"`
 	// Wait is how the daemon waits for traffic: "loop" (the default: one
-	// loop for every TAP queue and socket, waiting in one ppoll(2) and
+	// loop for every TAP queue and socket, waiting in one epoll set and
 	// forwarding whatever is ready; fewest thread switches, and on the lab
 	// rig the highest throughput and lowest latency), "thread" (a loop per
 	// TAP queue and socket, each parks its own OS thread in ppoll(2); can
@@ -218,7 +218,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Gather, "gather", cfg.Gather, "send the segments of a TSO super-frame read from an offload TAP without copying their payload in userspace: the kernel gathers each UDP datagram from its headers and a slice of the super-frame. Off by default: on the lab rig the kernel's send path spent more than the copy saved (README, Gathered sends)")
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, so a bulk flow delays only the flows on its own queue; the one loop of --wait=loop serves them all in turn, --wait=thread or poller a loop each")
-	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one ppoll and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")
+	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one epoll set and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")
 	fs.DurationVar(&cfg.BusyPoll, "busy-poll", cfg.BusyPoll, "with --wait=loop: after traffic, poll without sleeping for up to `duration` (e.g. 50us, at most 1ms) before waiting, yielding the CPU between polls, so replies are forwarded without a thread wake-up: lower latency for request/response traffic (sockperf p50 on the lab rig about halved at 50us), paid in CPU time while traffic flows (up to a core per daemon at high request rates); 0 is off")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")

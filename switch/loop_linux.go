@@ -229,14 +229,14 @@ func (l *loop) run() {
 
 	out := newEgress(sw, max(tap.OffloadBatchSize, sw.bind.BatchSize()))
 	// Until rawWaitMax after it last served a source, the loop waits with
-	// a raw epoll_pwait (rawEpollWait), first busy polling until Config.BusyPoll
-	// after that if it is set; later (idle) it waits like any blocking
-	// system call until something arrives. Both are measured from the
-	// last work, not from the start of a wait, so a raw wait that a
-	// preemption signal cuts short (EINTR) neither restarts the busy poll
-	// nor keeps an idle loop waiting raw. With GOMAXPROCS 1 (when the
-	// loop starts) it never waits raw nor busy polls: its P would be the
-	// only one.
+	// a raw epoll_pwait (rawEpollWait), first busy polling until
+	// Config.BusyPoll after that if it is set; later (idle) it waits like
+	// any blocking system call until something arrives. Both are
+	// measured from the last work, not from the start of a wait, so a raw
+	// wait that a preemption signal cuts short (EINTR) neither restarts
+	// the busy poll nor keeps an idle loop waiting raw. With GOMAXPROCS 1
+	// (when the loop starts) it never waits raw nor busy polls: its P
+	// would be the only one.
 	rawWait := runtime.GOMAXPROCS(0) > 1
 	busyPoll := sw.cfg.BusyPoll
 	var lastWork time.Time // when the loop last served a source

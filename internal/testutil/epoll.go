@@ -10,7 +10,10 @@ import (
 // InEpollSet reports whether descriptor fd of this process is watched by
 // one of its epoll instances (in a test binary, the Go runtime's network
 // poller), from the "tfd:" lines of /proc/self/fdinfo of every eventpoll
-// descriptor. ok is false when no epoll instance is visible there.
+// descriptor. ok is false when no epoll instance is visible there. A
+// switch's single loop (vswitch.Config.SingleLoop) keeps an epoll set of
+// its own, so in a process that runs one, "in" does not mean the runtime
+// poller.
 func InEpollSet(fd int) (in, ok bool) {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

@@ -238,7 +238,7 @@ func (l *loop) run() {
 	// (when the loop starts) it never waits raw nor busy polls: its P
 	// would be the only one.
 	rawWait := runtime.GOMAXPROCS(0) > 1
-	busyPoll := sw.cfg.BusyPoll
+	poll := newPollWindow(sw.cfg.BusyPoll, sw.cfg.BusyPollFixed)
 	var lastWork time.Time // when the loop last served a source
 	idle := true
 	var (
@@ -312,7 +312,7 @@ func (l *loop) run() {
 		case more:
 			ready, err = rawEpollWait(l.epfd, events, 0) // does not block
 		case rawWait && !idle:
-			if d := busyPoll - time.Since(lastWork); d > 0 {
+			if d := poll.window() - time.Since(lastWork); d > 0 {
 				ready, err = l.busyPoll(events, d)
 				if ready != 0 || err != nil {
 					break
@@ -354,7 +354,13 @@ func (l *loop) run() {
 		}
 		died := false
 		if ready > 0 || more {
-			lastWork = time.Now()
+			now := time.Now()
+			if !more {
+				// How long the loop waited (polling or not) since its
+				// last work; an idle loop's wait counts as long.
+				poll.observe(now.Sub(lastWork))
+			}
+			lastWork = now
 		}
 		for _, s := range srcs {
 			if !s.ready && !s.more {

@@ -360,12 +360,13 @@ func TestPolledDeviceNeedsSingleLoop(t *testing.T) {
 }
 
 // newLoopPair builds a two-host lab flooding VNI 42 between the hosts,
-// whose first switch runs the single loop (busy polling for busyPoll) with
+// whose first switch runs the single loop (with cfg's busy polling) with
 // polled port a (a pairDev), and the second a channel port (remote). It
 // returns the first switch, a and remote.
-func newLoopPair(t *testing.T, busyPoll time.Duration) (*Switch, *pairDev, *taptest.ChannelTAP) {
+func newLoopPair(t *testing.T, cfg Config) (*Switch, *pairDev, *taptest.ChannelTAP) {
 	t.Helper()
-	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, BusyPoll: busyPoll}})
+	cfg.SingleLoop = true
+	l := newLab(t, 2, labOptions{sw: cfg})
 	h0, h1 := l.hosts[0], l.hosts[1]
 	l.flood(42, h0, h1)
 	a := newPairDev(t, "vxpa")
@@ -378,27 +379,43 @@ func newLoopPair(t *testing.T, busyPoll time.Duration) (*Switch, *pairDev, *tapt
 // TestSingleLoopBusyPoll: with Config.BusyPoll the loop polls for a while
 // after traffic before it waits. Frames sent one at a time, each well
 // within the busy-poll time of the one before, are found by a busy poll
-// (hits), and a burst gets through whole and in order; once traffic stops
-// a busy poll runs out (a miss) and the loop waits: its counters then stay
-// put (a loop that kept polling would keep counting misses). Without
-// BusyPoll the counters stay zero.
+// (hits) whether the window is fixed or adaptive, and a burst gets through
+// whole and in order; once traffic stops a busy poll runs out (a miss) and
+// the loop waits: its counters then stay put (a loop that kept polling
+// would keep counting misses). Sparse frames, further apart than
+// BusyPoll, make a fixed window miss once per frame and close the adaptive
+// one: after a few, it does not poll at all. Without BusyPoll the
+// counters stay zero.
 func TestSingleLoopBusyPoll(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("the loop busy polls only with GOMAXPROCS > 1")
 	}
-	for _, busy := range []time.Duration{0, MaxBusyPoll} {
-		t.Run(fmt.Sprintf("BusyPoll=%v", busy), func(t *testing.T) {
-			sw, a, remote := newLoopPair(t, busy)
+	tests := []struct {
+		name  string
+		busy  time.Duration
+		fixed bool
+	}{
+		{name: "off", busy: 0},
+		{name: "fixed", busy: MaxBusyPoll, fixed: true},
+		{name: "adaptive", busy: MaxBusyPoll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sw, a, remote := newLoopPair(t, Config{BusyPoll: tt.busy, BusyPollFixed: tt.fixed})
 			la, peer := mac(0, 1), mac(1, 1)
-			for i := range 50 {
+			one := func() {
+				t.Helper()
 				a.send(t, ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100))
 				waitFrame(t, remote)
+			}
+			for i := range 50 {
+				one()
 				if i%10 == 9 {
 					sendBurst(t, a, la, overlayIP(0, 1), peer, 20, remote)
 				}
 			}
 			st := sw.Stats().BusyPoll
-			if busy == 0 {
+			if tt.busy == 0 {
 				if st != (BusyPollStats{}) {
 					t.Fatalf("busy-poll counters without BusyPoll: %+v, want zero", st)
 				}
@@ -407,19 +424,44 @@ func TestSingleLoopBusyPoll(t *testing.T) {
 			if st.Hits == 0 {
 				t.Errorf("no busy poll found traffic over 50 frames sent one at a time: %+v", st)
 			}
-			// The last frame: the busy poll that follows it must run out.
-			// (Counted before it is sent: the miss after the frames above
-			// may already have happened.)
-			before := sw.Stats().BusyPoll.Misses
-			a.send(t, ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100))
-			waitFrame(t, remote)
-			eventually(t, "a busy poll runs out once traffic stops", func() bool {
-				return sw.Stats().BusyPoll.Misses > before
-			})
+			if tt.fixed {
+				// The last frame: the busy poll that follows it must run
+				// out. (Counted before it is sent: the miss after the
+				// frames above may already have happened.) An adaptive
+				// window may have closed before it, after a slow frame.
+				before := sw.Stats().BusyPoll.Misses
+				one()
+				eventually(t, "a busy poll runs out once traffic stops", func() bool {
+					return sw.Stats().BusyPoll.Misses > before
+				})
+			}
+			time.Sleep(2 * MaxBusyPoll)
 			idle := sw.Stats().BusyPoll
 			time.Sleep(50 * MaxBusyPoll)
 			if got := sw.Stats().BusyPoll; got != idle {
 				t.Errorf("busy-poll counters moved while idle (the loop keeps polling):\n- then: %+v\n-  now: %+v", idle, got)
+			}
+
+			// Sparse traffic: frames 5 × BusyPoll apart. The first few
+			// close an adaptive window (each halves it).
+			sparse := func(n int) {
+				t.Helper()
+				for range n {
+					time.Sleep(5 * tt.busy)
+					one()
+				}
+			}
+			sparse(8)
+			before := sw.Stats().BusyPoll
+			sparse(10)
+			time.Sleep(2 * tt.busy) // the poll after the last frame ends
+			got := sw.Stats().BusyPoll
+			if tt.fixed {
+				if got.Misses-before.Misses < 10 {
+					t.Errorf("a fixed window missed %d times over 10 frames %v apart, want one miss each (%+v then %+v)", got.Misses-before.Misses, 5*tt.busy, before, got)
+				}
+			} else if got != before {
+				t.Errorf("the adaptive window still polls after frames %v apart:\n- then: %+v\n-  now: %+v", 5*tt.busy, before, got)
 			}
 		})
 	}
@@ -440,7 +482,7 @@ func TestSingleLoopStopTheWorld(t *testing.T) {
 	}
 	for _, busy := range []time.Duration{0, MaxBusyPoll} {
 		t.Run(fmt.Sprintf("BusyPoll=%v", busy), func(t *testing.T) {
-			_, a, remote := newLoopPair(t, busy)
+			_, a, remote := newLoopPair(t, Config{BusyPoll: busy})
 			la, peer := mac(0, 1), mac(1, 1)
 			gc := func(when string) {
 				t.Helper()

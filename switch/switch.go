@@ -78,10 +78,19 @@ type Config struct {
 	// yielding the CPU (sched_yield) between polls, so a reply that comes
 	// back within that time is forwarded without a thread wake-up: lower
 	// latency for request/response traffic at the cost of CPU time while
-	// traffic flows (the daemon's --busy-poll). 0, the default, never
-	// polls. At most MaxBusyPoll; ignored when GOMAXPROCS is 1 as the loop
-	// starts (its P would be the only one).
+	// traffic flows (the daemon's --busy-poll). The window adapts to the
+	// traffic (pollWindow): it grows up to BusyPoll while events come
+	// within BusyPoll of the loop's last work and shrinks to nothing when
+	// they come later, so traffic sparser than BusyPoll is not polled for.
+	// 0, the default, never polls. At most MaxBusyPoll; ignored when
+	// GOMAXPROCS is 1 as the loop starts (its P would be the only one).
 	BusyPoll time.Duration
+
+	// BusyPollFixed makes the loop poll for all of BusyPoll after every
+	// piece of work. Without it (the default) BusyPoll is the longest
+	// window of an adaptive one (pollWindow): it grows while traffic
+	// comes back within BusyPoll and shrinks to nothing when it does not.
+	BusyPollFixed bool
 
 	// NoTAPGRO turns off coalescing of TCP segments into super-frames on
 	// write ("GRO on write", tap.Config.NoGRO) on every port whose device

@@ -99,12 +99,17 @@ type Config struct {
 	// use more cores) or "poller" (those loops wait in the Go runtime's
 	// network poller). See WaitLoop, WaitThread, WaitPoller.
 	Wait string `yaml:"wait"`
-	// BusyPoll, with --wait=loop, is how long the loop polls without
-	// sleeping after it last found traffic before it waits (yielding the
-	// CPU between polls): lower latency for request/response traffic, at
-	// the cost of CPU time while traffic flows. 0 (the default) is off;
+	// BusyPoll, with --wait=loop, is how long at most the loop polls
+	// without sleeping after it last found traffic before it waits
+	// (yielding the CPU between polls): lower latency for request/response
+	// traffic, at the cost of CPU time while traffic flows. The window
+	// adapts to the traffic unless BusyPollFixed. 0 (the default) is off;
 	// at most vswitch.MaxBusyPoll. See vswitch.Config.BusyPoll.
 	BusyPoll time.Duration `yaml:"busy-poll"`
+	// BusyPollFixed polls for all of BusyPoll after every piece of work
+	// instead of an adaptive window of at most BusyPoll. See
+	// vswitch.Config.BusyPollFixed.
+	BusyPollFixed bool `yaml:"busy-poll-fixed"`
 	// StateDir holds the Pod-port state file (StatePath); "" means the
 	// directory of the API socket (/run/vxswitch by default).
 	StateDir string `yaml:"state-dir"`
@@ -219,7 +224,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.TxQueueLen, "txqueuelen", cfg.TxQueueLen, "transmit queue length (`frames`) of the TAPs the daemon creates; 0 keeps the kernel default (500)")
 	fs.IntVar(&cfg.TAPQueues, "tap-queues", cfg.TAPQueues, "`queues` per --tap TAP (IFF_MULTI_QUEUE above 1): the kernel spreads flows over them, so a bulk flow delays only the flows on its own queue; the one loop of --wait=loop serves them all in turn, --wait=thread or poller a loop each")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one epoll set and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")
-	fs.DurationVar(&cfg.BusyPoll, "busy-poll", cfg.BusyPoll, "with --wait=loop: after traffic, poll without sleeping for up to `duration` (e.g. 50us, at most 1ms) before waiting, yielding the CPU between polls, so replies are forwarded without a thread wake-up: lower latency for request/response traffic (sockperf p50 at 50us about halved on one lab VM, 0.6x on another), paid in CPU time while traffic flows (up to a core per daemon at high request rates); 0 is off")
+	fs.DurationVar(&cfg.BusyPoll, "busy-poll", cfg.BusyPoll, "with --wait=loop: after traffic, poll without sleeping for up to `duration` (e.g. 200us, at most 1ms) before waiting, yielding the CPU between polls, so replies are forwarded without a thread wake-up: lower latency for request/response traffic, paid in CPU time. The window adapts (unless --busy-poll-fixed): it opens while traffic comes back within duration and shuts when it does not, so sparse traffic costs nothing; pick a duration longer than the time a reply takes to come back (README, Busy polling); 0 is off")
+	fs.BoolVar(&cfg.BusyPollFixed, "busy-poll-fixed", cfg.BusyPollFixed, "poll for all of --busy-poll after every piece of work, instead of a window that adapts to the traffic (grows to --busy-poll while replies come back within it, shrinks to nothing when they do not)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
@@ -264,6 +270,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		over("txqueuelen", func() { merged.TxQueueLen = cfg.TxQueueLen })
 		over("wait", func() { merged.Wait = cfg.Wait })
 		over("busy-poll", func() { merged.BusyPoll = cfg.BusyPoll })
+		over("busy-poll-fixed", func() { merged.BusyPollFixed = cfg.BusyPollFixed })
 		over("tap-queues", func() { merged.TAPQueues = cfg.TAPQueues })
 		over("state-dir", func() { merged.StateDir = cfg.StateDir })
 		mergeGossipFlags(set, &merged.GossipConfig, cfg.GossipConfig)
@@ -433,6 +440,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BusyPoll < 0 || c.BusyPoll > vswitch.MaxBusyPoll {
 		return fmt.Errorf("--busy-poll %s: must be 0 (off) to %s", c.BusyPoll, vswitch.MaxBusyPoll)
+	}
+	if c.BusyPollFixed && c.BusyPoll == 0 {
+		return errors.New("--busy-poll-fixed: needs --busy-poll (the window to poll for)")
 	}
 	if c.BusyPoll > 0 && c.Wait != WaitLoop {
 		return fmt.Errorf("--busy-poll %s: needs --wait=%s (it is the single loop's; --wait is %s)", c.BusyPoll, WaitLoop, c.Wait)

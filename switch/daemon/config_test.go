@@ -74,6 +74,7 @@ func TestParseArgs(t *testing.T) {
 		},
 		{name: "busy poll", args: withBase("--busy-poll", "50us"), want: func(c *Config) { c.BusyPoll = 50 * time.Microsecond }},
 		{name: "busy poll at its limit", args: withBase("--busy-poll", "1ms"), want: func(c *Config) { c.BusyPoll = time.Millisecond }},
+		{name: "busy poll fixed", args: withBase("--busy-poll", "50us", "--busy-poll-fixed"), want: func(c *Config) { c.BusyPoll, c.BusyPollFixed = 50*time.Microsecond, true }},
 		{name: "largest VNI", args: withBase("--tap", "t:16777215"), want: func(c *Config) { c.TAPs = []TAPSpec{{Name: "t", VNI: encap.MaxVNI}} }},
 	}
 	for _, tt := range tests {
@@ -120,6 +121,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{name: "busy poll negative", args: withBase("--busy-poll", "-1us"), want: []string{"--busy-poll", "-1µs", "0 (off) to 1ms"}},
 		{name: "busy poll too long", args: withBase("--busy-poll", "2ms"), want: []string{"--busy-poll", "2ms", "0 (off) to 1ms"}},
 		{name: "busy poll not a duration", args: withBase("--busy-poll", "50"), want: []string{"busy-poll", "50"}},
+		{name: "busy poll fixed without a window", args: withBase("--busy-poll-fixed"), want: []string{"--busy-poll-fixed", "needs --busy-poll"}},
 		{name: "busy poll without the loop", args: withBase("--busy-poll", "50us", "--wait", "thread"), want: []string{"--busy-poll", "needs --wait=loop", "thread"}},
 		{name: "ageing zero", args: withBase("--ageing", "0s"), want: []string{"--ageing", "0s", "positive"}},
 		{name: "ageing negative", args: withBase("--ageing", "-1s"), want: []string{"--ageing", "-1s"}},
@@ -281,6 +283,16 @@ tap-queues: 4
 		{name: "--busy-poll overrides the file", file: "local: 192.0.2.20\nbusy-poll: 50us\n", flags: []string{"--busy-poll", "0s"}, want: func() Config {
 			c := DefaultConfig()
 			c.Local = "192.0.2.20"
+			return c
+		}},
+		{name: "busy-poll-fixed in the file, turned off by the flag", file: "local: 192.0.2.20\nbusy-poll: 200us\nbusy-poll-fixed: true\n", flags: []string{"--busy-poll-fixed=false"}, want: func() Config {
+			c := DefaultConfig()
+			c.Local, c.BusyPoll = "192.0.2.20", 200*time.Microsecond
+			return c
+		}},
+		{name: "busy-poll-fixed in the file", file: "local: 192.0.2.20\nbusy-poll: 200us\nbusy-poll-fixed: true\n", want: func() Config {
+			c := DefaultConfig()
+			c.Local, c.BusyPoll, c.BusyPollFixed = "192.0.2.20", 200*time.Microsecond, true
 			return c
 		}},
 		{name: "busy poll with --wait=poller in the file", file: "local: 192.0.2.20\nbusy-poll: 50us\nwait: poller\n", wantErr: []string{"--busy-poll", "needs --wait=loop"}},

@@ -266,7 +266,15 @@ func (sw *Switch) Start() error {
 	}
 	polled := sw.loop != nil && len(fds) == len(fns)
 	sw.state.started = true
-	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled)
+	busy := "off"
+	switch {
+	case sw.loop == nil || sw.cfg.BusyPoll == 0:
+	case sw.cfg.BusyPollFixed:
+		busy = sw.cfg.BusyPoll.String() + " fixed"
+	default:
+		busy = "adaptive up to " + sw.cfg.BusyPoll.String()
+	}
+	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled, "busy_poll", busy)
 	if polled {
 		// A ReceiveFunc may hold packets it has received but not yet
 		// returned (the rest of a GRO datagram train); the loop serves it

@@ -79,12 +79,20 @@ func testKernelInterop(t *testing.T, extraArgs []string, queues int) {
 
 	if !slices.Contains(extraArgs, "--wait=thread") && !slices.Contains(extraArgs, "--wait=poller") {
 		// The single loop (the default) serves the receive sockets and
-		// every TAP queue (the daemon logs what it polls).
+		// every TAP queue, busy polling as asked (the daemon logs what it
+		// polls and how).
 		logb, err := os.ReadFile(sw.LogPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"receivers_in_loop=true", fmt.Sprintf("queues_in_loop=%d", queues)} {
+		busy := "busy_poll=off"
+		switch {
+		case slices.Contains(extraArgs, "--busy-poll-fixed"):
+			busy = `busy_poll="50µs fixed"`
+		case slices.Contains(extraArgs, "--busy-poll=200us"):
+			busy = `busy_poll="adaptive up to 200µs"`
+		}
+		for _, want := range []string{"receivers_in_loop=true", fmt.Sprintf("queues_in_loop=%d", queues), busy} {
 			if !strings.Contains(string(logb), want) {
 				t.Errorf("daemon log does not say %q:\n%s", want, logb)
 			}

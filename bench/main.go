@@ -32,6 +32,9 @@ Measured from h0 (198.18.0.1) to h1 (198.18.0.2) over VXLAN:
   tcp_1_stream, tcp_4_streams   iperf3 -c ... [-C ALGO] -t DURATION [-P 4] -J
   udp_64B_pps_0.1pct_loss       RFC 2544 binary search with iperf3 -u -l 18 -w 4M
   latency_p50, latency_p99      sockperf ping-pong --full-rtt (ICMP fallback)
+  latency_p50_paced             sockperf ping-pong --mps PACED --full-rtt
+  machine_cpu_paced             the whole machine's busy CPU meanwhile (% of
+                                one CPU; sockperf and the daemons included)
   latency_under_tcp_p50/_p99    ping -i 0.01 through the same TAP (or vxlan
                                 device) while a second 1-stream TCP test runs
   tcp_1_stream_beside_ping      that second test's rate (tcp_1_stream runs
@@ -76,6 +79,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Name, "name", "vxbench", "namespace prefix of the rigs")
 	daemonArgs := fs.String("daemon-args", "", "extra vxswitchd `flags`, space-separated, e.g. \"--offload=false\" for the plain per-frame data path")
 	fs.BoolVar(&o.IPv6, "ipv6", false, "run both rigs on an IPv6 underlay")
+	fs.IntVar(&o.PacedRate, "paced", 1000, "also measure latency and the machine's CPU at this many request/response round `trips/s` (sockperf --mps): light traffic's cost and what busy polling spends on it; 0 leaves it out")
 	fs.BoolVar(&o.PinHosts, "pin-hosts", false, "give each emulated host a CPU of its own on both rigs: h0's daemon and the client on CPU 0, h1's daemon and the server on CPU 1 (taskset); default: the scheduler places them")
 	fs.StringVar(&o.Congestion, "congestion", "", "TCP congestion control of the TCP tests (iperf3 -C `algo`, e.g. cubic or bbr); default: the system's (net.ipv4.tcp_congestion_control). The results name the one used")
 	captureCost := fs.Bool("capture", false, "instead: measure what packet capture costs (TCP with no capture, a capture filtered to nothing, a full capture to a file)")
@@ -91,6 +95,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "vxbench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if o.PacedRate < 0 {
+		fmt.Fprintf(stderr, "vxbench: --paced %d: want round trips per second, or 0 to leave the paced test out\n", o.PacedRate)
 		return 2
 	}
 	if *gossipBench {

@@ -229,6 +229,10 @@ type CPUTimes struct {
 	User, Nice, System, Idle, IOWait, IRQ, SoftIRQ uint64
 }
 
+// Busy is the time the CPUs were not idle: user, nice, system, irq and
+// softirq (idle and iowait left out; steal and guest are not parsed).
+func (t CPUTimes) Busy() uint64 { return t.User + t.Nice + t.System + t.IRQ + t.SoftIRQ }
+
 // ParseProcStat parses the aggregate "cpu " line of /proc/stat.
 func ParseProcStat(b []byte) (CPUTimes, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -132,6 +133,9 @@ func TestParseProcStat(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("unexpected times (-want +got):\n%s", diff)
 	}
+	if b := got.Busy(); b != 10+1+20+5+6 {
+		t.Errorf("unexpected busy time: want %d, got %d", 10+1+20+5+6, b)
+	}
 	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7\n", "cpu a b c d e f g\n"} {
 		if _, err := ParseProcStat([]byte(bad)); !errors.Is(err, ErrParse) {
 			t.Errorf("unexpected error for %q:\n- want: %v\n-  got: %v", bad, ErrParse, err)
@@ -220,4 +224,24 @@ func FuzzParsers(f *testing.F) {
 		ParseProcPIDStat(b)
 		ParseProcStat(b)
 	})
+}
+
+func TestCPUPercent(t *testing.T) {
+	tests := []struct {
+		busy    uint64 // clock ticks (1/100 s)
+		elapsed time.Duration
+		want    float64
+	}{
+		{busy: 100, elapsed: time.Second, want: 100},          // one CPU busy
+		{busy: 100, elapsed: 2 * time.Second, want: 50},       // half of one
+		{busy: 400, elapsed: 2 * time.Second, want: 200},      // two CPUs busy
+		{busy: 0, elapsed: 5 * time.Second, want: 0},          // idle
+		{busy: 7, elapsed: 0, want: 0},                        // no time passed
+		{busy: 15, elapsed: 500 * time.Millisecond, want: 30}, // 0.15 s of 0.5 s
+	}
+	for _, tt := range tests {
+		if got := cpuPercent(tt.busy, tt.elapsed); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("cpuPercent(%d ticks, %v) = %v, want %v", tt.busy, tt.elapsed, got, tt.want)
+		}
+	}
 }

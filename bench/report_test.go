@@ -16,15 +16,15 @@ func sampleResults() *Results {
 	return &Results{
 		Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), CPUs: 2, Duration: "10s",
 		Sides: []SideResult{
-			{Side: SideVxswitchd, Metrics: map[string]Metric{MetricTCP1: m(1), MetricTCP4: m(2), MetricPPS64: m(100), MetricLatP50: m(40), MetricLatP99: m(90), MetricLoadP50: m(900), MetricLoadP99: m(4000), MetricTCP1Ping: m(0.9), MetricCPUPerGB: m(10), MetricRetrans: m(6)}},
-			{Side: SideKernel, Metrics: map[string]Metric{MetricTCP1: m(4), MetricTCP4: m(8), MetricPPS64: m(0), MetricLatP50: m(20), MetricLatP99: m(30), MetricLoadP50: m(30), MetricLoadP99: m(100), MetricTCP1Ping: m(3.6), MetricCPUPerGB: m(1), MetricRetrans: m(3)}},
+			{Side: SideVxswitchd, Metrics: map[string]Metric{MetricTCP1: m(1), MetricTCP4: m(2), MetricPPS64: m(100), MetricLatP50: m(40), MetricLatP99: m(90), MetricPacedP50: m(150), MetricPacedCPU: m(30), MetricLoadP50: m(900), MetricLoadP99: m(4000), MetricTCP1Ping: m(0.9), MetricCPUPerGB: m(10), MetricRetrans: m(6)}},
+			{Side: SideKernel, Metrics: map[string]Metric{MetricTCP1: m(4), MetricTCP4: m(8), MetricPPS64: m(0), MetricLatP50: m(20), MetricLatP99: m(30), MetricPacedP50: m(60), MetricPacedCPU: m(12), MetricLoadP50: m(30), MetricLoadP99: m(100), MetricTCP1Ping: m(3.6), MetricCPUPerGB: m(1), MetricRetrans: m(3)}},
 		},
 	}
 }
 
 func TestRows(t *testing.T) {
 	rows := sampleResults().Rows()
-	want := map[string]float64{MetricTCP1: 0.25, MetricTCP4: 0.25, MetricLatP50: 2, MetricLatP99: 3, MetricLoadP50: 30, MetricLoadP99: 40, MetricTCP1Ping: 0.25, MetricCPUPerGB: 10, MetricRetrans: 2}
+	want := map[string]float64{MetricTCP1: 0.25, MetricTCP4: 0.25, MetricLatP50: 2, MetricLatP99: 3, MetricPacedP50: 2.5, MetricPacedCPU: 2.5, MetricLoadP50: 30, MetricLoadP99: 40, MetricTCP1Ping: 0.25, MetricCPUPerGB: 10, MetricRetrans: 2}
 	if len(rows) != len(MetricNames) {
 		t.Fatalf("unexpected row count:\n- want: %d\n-  got: %d", len(MetricNames), len(rows))
 	}

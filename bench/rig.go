@@ -45,6 +45,14 @@ const (
 	MetricTCP1Ping = "tcp_1_stream_beside_ping"
 	MetricCPUPerGB = "cpu_seconds_per_gb"
 	MetricRetrans  = "tcp_1_stream_retransmits"
+	// MetricPacedP50 is the p50 round trip of request/response traffic
+	// paced at Options.PacedRate round trips per second (sockperf
+	// ping-pong --mps), and MetricPacedCPU the whole machine's busy CPU
+	// (user+nice+system+irq+softirq, /proc/stat) meanwhile, in % of one
+	// CPU: what light traffic costs a node, measuring tools included on
+	// both rigs, and the price of the daemon's busy polling.
+	MetricPacedP50 = "latency_p50_paced"
+	MetricPacedCPU = "machine_cpu_paced"
 	frame64Payload = 18 // see measurePPS
 	// DefaultPPSWindow is Options.PPSWindow's default.
 	DefaultPPSWindow = "4M"
@@ -55,7 +63,7 @@ const (
 )
 
 // MetricNames lists every metric Run measures on each side.
-var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricLoadP50, MetricLoadP99, MetricTCP1Ping, MetricCPUPerGB, MetricRetrans}
+var MetricNames = []string{MetricTCP1, MetricTCP4, MetricPPS64, MetricLatP50, MetricLatP99, MetricPacedP50, MetricPacedCPU, MetricLoadP50, MetricLoadP99, MetricTCP1Ping, MetricCPUPerGB, MetricRetrans}
 
 // Options configure Run. The zero value of each field means its default.
 type Options struct {
@@ -98,6 +106,10 @@ type Options struct {
 	DaemonArgs []string
 	// IPv6 runs both rigs on an IPv6 underlay (2001:db8::/64).
 	IPv6 bool
+	// PacedRate, if positive, adds a latency test paced at this many
+	// round trips per second (MetricPacedP50, MetricPacedCPU), as long as
+	// the unpaced one. 0 leaves it out.
+	PacedRate int
 	// PinHosts gives each emulated host a CPU of its own: h0's daemon
 	// (every thread) and the measuring client run on CPU 0, h1's daemon
 	// and the server on CPU 1 (modulo the CPUs there are), on both rigs.
@@ -659,6 +671,7 @@ func (r *rig) loadLatency(p PingOutput, err error) {
 type cpuSample struct {
 	daemons uint64 // utime+stime of the rig's daemons
 	machine uint64 // system+softirq of the whole machine
+	busy    uint64 // all but idle and iowait, whole machine
 }
 
 func (r *rig) cpuSample() (cpuSample, error) {
@@ -672,6 +685,7 @@ func (r *rig) cpuSample() (cpuSample, error) {
 		return s, err
 	}
 	s.machine = t.System + t.SoftIRQ
+	s.busy = t.Busy()
 	for _, h := range []*lab.Host{r.client, r.server} {
 		pid := h.DaemonPID()
 		if pid == 0 {
@@ -768,10 +782,11 @@ func (r *rig) measureLatency(ctx context.Context) error {
 		return err
 	}
 	defer stop()
+	secs := max(1, int(r.o.Duration/(2*time.Second)))
 	var out []byte
 	// The server needs a moment to bind; retry a few times.
 	for attempt := 0; ; attempt++ {
-		out, err = r.run(ctx, r.client, "sockperf", "pp", "-i", r.serverAddr(), "-p", sockperfPort, "-t", strconv.Itoa(max(1, int(r.o.Duration/(2*time.Second)))), "--full-rtt")
+		out, err = r.run(ctx, r.client, "sockperf", "pp", "-i", r.serverAddr(), "-p", sockperfPort, "-t", strconv.Itoa(secs), "--full-rtt")
 		if err == nil || attempt == 4 || ctx.Err() != nil {
 			break
 		}
@@ -787,13 +802,56 @@ func (r *rig) measureLatency(ctx context.Context) error {
 	method := fmt.Sprintf("sockperf ping-pong --full-rtt (UDP), %d round trips", lat.Observations)
 	r.sr.Metrics[MetricLatP50] = Metric{Value: lat.P50, Unit: "µs RTT", Method: method}
 	r.sr.Metrics[MetricLatP99] = Metric{Value: lat.P99, Unit: "µs RTT", Method: method}
+	if r.o.PacedRate > 0 {
+		return r.measurePaced(ctx, secs)
+	}
 	return nil
+}
+
+// measurePaced runs sockperf ping-pong paced at Options.PacedRate round
+// trips per second for secs seconds against the running server and
+// records its p50 and the whole machine's busy CPU meanwhile.
+func (r *rig) measurePaced(ctx context.Context, secs int) error {
+	before, err := r.cpuSample()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := r.run(ctx, r.client, "sockperf", "pp", "-i", r.serverAddr(), "-p", sockperfPort, "-t", strconv.Itoa(secs), "--mps", strconv.Itoa(r.o.PacedRate), "--full-rtt")
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	after, err := r.cpuSample()
+	if err != nil {
+		return err
+	}
+	lat, err := ParseSockperf(out)
+	if err != nil {
+		return err
+	}
+	r.sr.Metrics[MetricPacedP50] = Metric{Value: lat.P50, Unit: "µs RTT",
+		Method: fmt.Sprintf("sockperf ping-pong --mps %d --full-rtt (UDP), %d round trips", r.o.PacedRate, lat.Observations)}
+	r.sr.Metrics[MetricPacedCPU] = Metric{Value: cpuPercent(after.busy-before.busy, elapsed), Unit: "% of a CPU",
+		Method: fmt.Sprintf("whole machine user+nice+system+irq+softirq (/proc/stat) during the paced sockperf run at %d round trips/s, sockperf and (vxswitchd) the daemons included", r.o.PacedRate)}
+	return nil
+}
+
+// cpuPercent is busy clock ticks over elapsed wall time, in % of one CPU.
+func cpuPercent(busy uint64, elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
+	}
+	return float64(busy) / clockTicksPerSe / elapsed.Seconds() * 100
 }
 
 // measureLatencyICMP is the fallback: 200 ICMP echoes from the lab's probe.
 func (r *rig) measureLatencyICMP(ctx context.Context) error {
 	const n = 200
 	r.sr.Notes = append(r.sr.Notes, "sockperf not found: latency from the lab's ICMP probe instead (apt-get install sockperf)")
+	if r.o.PacedRate > 0 {
+		r.sr.Notes = append(r.sr.Notes, "sockperf not found: the paced latency test (--paced) left out")
+	}
 	r.sr.Commands = append(r.sr.Commands, fmt.Sprintf("lab ICMP probe: %d echoes %s -> %s, one at a time", n, r.client.Name, r.serverAddr()))
 	rtts := make([]float64, 0, n)
 	for i := 0; i < n; i++ {

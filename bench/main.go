@@ -33,8 +33,8 @@ Measured from h0 (198.18.0.1) to h1 (198.18.0.2) over VXLAN:
   udp_64B_pps_0.1pct_loss       RFC 2544 binary search with iperf3 -u -l 18 -w 4M
   latency_p50, latency_p99      sockperf ping-pong --full-rtt (ICMP fallback)
   latency_p50_paced             sockperf ping-pong --mps PACED --full-rtt
-  machine_cpu_paced             the whole machine's busy CPU meanwhile (% of
-                                one CPU; sockperf and the daemons included)
+  cpu_paced                     the whole machine's busy CPU meanwhile, less
+                                sockperf's own user time (% of one CPU)
   latency_under_tcp_p50/_p99    ping -i 0.01 through the same TAP (or vxlan
                                 device) while a second 1-stream TCP test runs
   tcp_1_stream_beside_ping      that second test's rate (tcp_1_stream runs

@@ -207,20 +207,27 @@ func ParsePing(out []byte) (PingOutput, error) {
 // of /proc/<pid>/stat (fields 14 and 15, counted after the parenthesized
 // command name, which may contain spaces and parentheses).
 func ParseProcPIDStat(b []byte) (uint64, error) {
+	ut, st, err := ParseProcPIDTimes(b)
+	return ut + st, err
+}
+
+// ParseProcPIDTimes returns utime and stime (fields 14 and 15, clock
+// ticks) from /proc/<pid>/stat.
+func ParseProcPIDTimes(b []byte) (user, system uint64, err error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%w: /proc/<pid>/stat without command field", ErrParse)
+		return 0, 0, fmt.Errorf("%w: /proc/<pid>/stat without command field", ErrParse)
 	}
 	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
 	if len(f) < 13 {
-		return 0, fmt.Errorf("%w: /proc/<pid>/stat has %d fields", ErrParse, len(f)+2)
+		return 0, 0, fmt.Errorf("%w: /proc/<pid>/stat has %d fields", ErrParse, len(f)+2)
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("%w: /proc/<pid>/stat: %v", ErrParse, err)
+		return 0, 0, fmt.Errorf("%w: /proc/<pid>/stat: %v", ErrParse, err)
 	}
-	return ut + st, nil
+	return ut, st, nil
 }
 
 // CPUTimes are the whole machine's CPU times in clock ticks, from the

@@ -827,11 +827,16 @@ func (r *rig) measureLatency(ctx context.Context) error {
 // its system time stays in, since on the kernel's rig the sender's system
 // call carries the packet through the vxlan driver.
 func (r *rig) measurePaced(ctx context.Context, secs, serverPID int) error {
-	before, err := r.cpuSample()
-	if err != nil {
-		return err
+	// sample returns the machine's busy ticks and the server's user ticks.
+	sample := func() (machine, server uint64, err error) {
+		c, err := r.cpuSample()
+		if err != nil {
+			return 0, 0, err
+		}
+		server, err = procUserTicks(serverPID)
+		return c.busy, server, err
 	}
-	srv0, err := procUserTicks(serverPID)
+	busy0, srv0, err := sample()
 	if err != nil {
 		return err
 	}
@@ -841,11 +846,7 @@ func (r *rig) measurePaced(ctx context.Context, secs, serverPID int) error {
 		return err
 	}
 	elapsed := time.Since(start)
-	after, err := r.cpuSample()
-	if err != nil {
-		return err
-	}
-	srv1, err := procUserTicks(serverPID)
+	busy1, srv1, err := sample()
 	if err != nil {
 		return err
 	}
@@ -854,7 +855,7 @@ func (r *rig) measurePaced(ctx context.Context, secs, serverPID int) error {
 		return err
 	}
 	tool := (srv1 - srv0) + uint64(st.UserTime().Seconds()*clockTicksPerSe+0.5)
-	busy := after.busy - before.busy
+	busy := busy1 - busy0
 	busy -= min(busy, tool)
 	r.sr.Metrics[MetricPacedP50] = Metric{Value: lat.P50, Unit: "µs RTT",
 		Method: fmt.Sprintf("sockperf ping-pong --mps %d --full-rtt (UDP), %d round trips", r.o.PacedRate, lat.Observations)}

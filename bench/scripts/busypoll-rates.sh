@@ -22,8 +22,11 @@ ROUNDS=${1:-3}
 RATES=${RATES:-"100 1000 2000 5000"}
 IFS='|' read -ra MS <<< "${MODES-|--busy-poll=200us --busy-poll-fixed|--busy-poll=200us}"
 LAB=bprates
+SRV=
 down() {
-	pkill -f "sockperf server -i 198.18.0.2 -p 11111" 2>/dev/null || true
+	# Only the server this script started (ip netns exec runs it in
+	# place, so $! is its PID); vxlab down kills the rest in the lab.
+	if [ -n "$SRV" ]; then kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; SRV=; fi
 	"$BIN/vxlab" down --name $LAB >/dev/null 2>&1 || true
 	rm -rf /run/vxlab/$LAB
 }
@@ -35,6 +38,7 @@ for r in $(seq "$ROUNDS"); do
 	for a in "${MS[@]}"; do
 		"$BIN/vxlab" up --name $LAB --hosts 2 --daemon-args="$a" >/dev/null
 		ip netns exec $LAB-h1 sockperf server -i 198.18.0.2 -p 11111 >/dev/null 2>&1 &
+		SRV=$!
 		sleep 1
 		PIDS=$(jq -r '.hosts[].pid' /run/vxlab/$LAB/state.json)
 		line="round $r [${a:-default}] unpaced p50:"

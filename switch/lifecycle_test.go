@@ -489,9 +489,13 @@ func TestConfigErrors(t *testing.T) {
 		{Config{SingleLoop: true, BusyPoll: -time.Microsecond}, "BusyPoll -1µs"},
 		{Config{SingleLoop: true, BusyPoll: MaxBusyPoll + 1}, "must be 0 to 1ms"},
 		{Config{BusyPoll: time.Microsecond}, "BusyPoll needs SingleLoop"},
+		{Config{SingleLoop: true, RTPriority: -1}, "RTPriority -1: must be 0 (off) or 1 to 99"},
+		{Config{SingleLoop: true, RTPriority: MaxRTPriority + 1}, "RTPriority 100"},
+		{Config{RTPriority: 10}, "RTPriority needs SingleLoop"},
+		{Config{SingleLoop: true, RTPriority: 10, BusyPoll: time.Microsecond}, "RTPriority and BusyPoll exclude each other"},
 	} {
 		if _, err := New(tt.cfg, newSinkBind(), fdb.New(fdb.Config{})); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("New with BusyPoll %v, SingleLoop %v: unexpected error:\n- want: containing %q\n-  got: %v", tt.cfg.BusyPoll, tt.cfg.SingleLoop, tt.want, err)
+			t.Errorf("New with BusyPoll %v, RTPriority %d, SingleLoop %v: unexpected error:\n- want: containing %q\n-  got: %v", tt.cfg.BusyPoll, tt.cfg.RTPriority, tt.cfg.SingleLoop, tt.want, err)
 		}
 	}
 }

@@ -227,6 +227,16 @@ func (l *loop) run() {
 	sw.log.Debug("Routine: single loop - started")
 	defer sw.log.Debug("Routine: single loop - stopped")
 
+	if p := sw.cfg.RTPriority; p > 0 {
+		// Never unlocked: the real-time thread ends with the loop
+		// (lockRealtime). New checked the privilege, so an error here
+		// is unexpected; the loop then runs as it would without.
+		restore, err := lockRealtime(p)
+		if err != nil {
+			sw.log.Error("single loop: staying at normal priority", "err", err)
+		}
+		defer restore()
+	}
 	out := newEgress(sw, max(tap.OffloadBatchSize, sw.bind.BatchSize()))
 	// Until rawWaitMax after it last served a source, the loop waits with
 	// a raw epoll_pwait (rawEpollWait), first busy polling until

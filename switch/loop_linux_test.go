@@ -505,3 +505,74 @@ func TestSingleLoopStopTheWorld(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivilegedSingleLoopRTPriority: with Config.RTPriority the loop's
+// thread, and only it, runs under SCHED_FIFO at that priority while the
+// switch forwards; after Close no real-time thread is left in the process
+// (the loop never unlocks its thread, so the thread ends with it instead
+// of going back to the runtime's pool). Needs CAP_SYS_NICE.
+func TestPrivilegedSingleLoopRTPriority(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SCHED_FIFO needs CAP_SYS_NICE: run as root")
+	}
+	const prio = 7
+	if n := fifoThreads(t, prio); n != 0 {
+		t.Fatalf("%d threads of the test process already run SCHED_FIFO at %d", n, prio)
+	}
+	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, RTPriority: prio}})
+	h0, h1 := l.hosts[0], l.hosts[1]
+	l.flood(42, h0, h1)
+	a := newPairDev(t, "vxpa")
+	if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
+		t.Fatalf("AddPort: %v", err)
+	}
+	remote := h1.addPort("vxtap0", 42)
+	la, peer := mac(0, 1), mac(1, 1)
+	for range 10 {
+		a.send(t, ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100))
+		waitFrame(t, remote)
+	}
+	// h0's loop forwarded the frames above; h1's runs too if it has
+	// started. More would mean threads other than the loops' run
+	// real-time.
+	if n := fifoThreads(t, prio); n < 1 || n > 2 {
+		t.Errorf("%d threads run SCHED_FIFO at %d while two switches forward, want 1 or 2 (the loops' threads)", n, prio)
+	}
+	for i, h := range l.hosts {
+		if err := h.sw.Close(); err != nil {
+			t.Fatalf("host %d: Close: %v", i, err)
+		}
+	}
+	eventually(t, "the closed loops' real-time threads to end", func() bool {
+		return fifoThreads(t, prio) == 0
+	})
+}
+
+// fifoThreads counts the threads of this process that run under
+// SCHED_FIFO at priority prio (/proc/self/task/*/stat: rt_priority and
+// policy are the 40th and 41st fields).
+func fifoThreads(t *testing.T, prio int) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatalf("threads: %v", err)
+	}
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		// The fields after the command name, which is in parentheses and
+		// may hold spaces: the first of them is the 3rd field (state).
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 39 {
+			t.Fatalf("/proc/self/task/%s/stat: %d fields after the name, want at least 39", task.Name(), len(f))
+		}
+		if f[37] == fmt.Sprint(prio) && f[38] == fmt.Sprint(unix.SCHED_FIFO) {
+			n++
+		}
+	}
+	return n
+}

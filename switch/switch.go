@@ -92,6 +92,23 @@ type Config struct {
 	// comes back within BusyPoll and shrinks to nothing when it does not.
 	BusyPollFixed bool
 
+	// RTPriority, with SingleLoop, runs the loop's OS thread under the
+	// SCHED_FIFO real-time policy at this priority (1 to MaxRTPriority),
+	// the daemon's --rt-priority: the loop then runs as soon as traffic
+	// arrives instead of waiting for a time slice behind the applications
+	// that produce and consume it, as the kernel's own data path does in
+	// softirq. On a busy host that keeps queues from building up in front
+	// of the loop (README, "Latency under load"). The loop locks itself to
+	// that thread and never unlocks it, so the thread ends with the loop
+	// and no other goroutine runs real-time; nothing else in the process
+	// changes policy. New checks that the process may do it (CAP_SYS_NICE
+	// or RLIMIT_RTPRIO) and refuses it together with BusyPoll: a
+	// real-time thread that polls keeps normal threads off its CPU
+	// (sched_yield(2) does not yield to them), among them the application
+	// whose reply it waits for. 0, the default, leaves the loop to the
+	// normal scheduler.
+	RTPriority int
+
 	// NoTAPGRO turns off coalescing of TCP segments into super-frames on
 	// write ("GRO on write", tap.Config.NoGRO) on every port whose device
 	// can switch it (a tap.TAP with offloads): AddPort applies the
@@ -206,6 +223,19 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 	if cfg.BusyPoll > 0 && !cfg.SingleLoop {
 		return nil, errors.New("vswitch: BusyPoll needs SingleLoop")
 	}
+	if cfg.RTPriority != 0 {
+		switch {
+		case cfg.RTPriority < 0 || cfg.RTPriority > MaxRTPriority:
+			return nil, fmt.Errorf("vswitch: RTPriority %d: must be 0 (off) or 1 to %d", cfg.RTPriority, MaxRTPriority)
+		case !cfg.SingleLoop:
+			return nil, errors.New("vswitch: RTPriority needs SingleLoop")
+		case cfg.BusyPoll > 0:
+			return nil, errors.New("vswitch: RTPriority and BusyPoll exclude each other: a real-time loop that polls keeps normal threads, among them the applications whose replies it waits for, off its CPU")
+		}
+		if err := probeRealtime(cfg.RTPriority); err != nil {
+			return nil, err
+		}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -274,7 +304,7 @@ func (sw *Switch) Start() error {
 	default:
 		busy = "adaptive up to " + sw.cfg.BusyPoll.String()
 	}
-	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled, "busy_poll", busy)
+	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled, "busy_poll", busy, "rt_priority", sw.cfg.RTPriority)
 	if polled {
 		// A ReceiveFunc may hold packets it has received but not yet
 		// returned (the rest of a GRO datagram train); the loop serves it

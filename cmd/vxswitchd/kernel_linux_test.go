@@ -31,8 +31,9 @@ import (
 // without offloads), with those loops waiting in the runtime poller
 // (--wait=poller), with the single loop busy polling (a fixed 50 µs
 // window, --busy-poll=50us --busy-poll-fixed, and an adaptive one of at
-// most 200 µs, --busy-poll=200us), and with a two-queue TAP (--tap-queues=2), in the single loop and with
-// --wait=thread.
+// most 200 µs, --busy-poll=200us), with the loop's thread real-time
+// (--rt-priority=10), and with a two-queue TAP (--tap-queues=2), in the
+// single loop and with --wait=thread.
 func TestPrivilegedKernelInterop(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -46,6 +47,7 @@ func TestPrivilegedKernelInterop(t *testing.T) {
 		{name: "poller", args: []string{"--wait=poller"}, queues: 1},
 		{name: "busy-poll", args: []string{"--busy-poll=50us", "--busy-poll-fixed"}, queues: 1},
 		{name: "busy-poll-adaptive", args: []string{"--busy-poll=200us"}, queues: 1},
+		{name: "rt-priority", args: []string{"--rt-priority=10"}, queues: 1},
 		{name: "tap-queues", args: []string{"--tap-queues=2"}, queues: 2},
 		{name: "thread-tap-queues", args: []string{"--wait=thread", "--tap-queues=2"}, queues: 2},
 	} {
@@ -92,10 +94,25 @@ func testKernelInterop(t *testing.T, extraArgs []string, queues int) {
 		case slices.Contains(extraArgs, "--busy-poll=200us"):
 			busy = `busy_poll="adaptive up to 200µs"`
 		}
-		for _, want := range []string{"receivers_in_loop=true", fmt.Sprintf("queues_in_loop=%d", queues), busy} {
+		rt := 0
+		if slices.Contains(extraArgs, "--rt-priority=10") {
+			rt = 10
+		}
+		for _, want := range []string{"receivers_in_loop=true", fmt.Sprintf("queues_in_loop=%d", queues), busy, fmt.Sprintf("rt_priority=%d", rt)} {
 			if !strings.Contains(string(logb), want) {
 				t.Errorf("daemon log does not say %q:\n%s", want, logb)
 			}
+		}
+		// Only the loop's thread runs real-time, and only when asked.
+		want := 0
+		if rt > 0 {
+			want = 1
+		}
+		if n := fifoThreads(t, sw.DaemonPID(), rt); rt > 0 && n != want {
+			t.Errorf("vxswitchd --rt-priority=%d: %d threads under SCHED_FIFO at %d, want %d (the loop's)", rt, n, rt, want)
+		}
+		if n := fifoThreads(t, sw.DaemonPID(), -1); n != want {
+			t.Errorf("vxswitchd with %q: %d threads under SCHED_FIFO, want %d", extraArgs, n, want)
 		}
 	}
 
@@ -244,4 +261,35 @@ func iperf3Run(t *testing.T, ctx context.Context, server, client *lab.Host, args
 		t.Errorf("iperf3 -s -1 did not exit after one test:\n%s", srvOut.String())
 	}
 	return iperf3Result{Bytes: res.End.SumReceived.Bytes, BitsPerSecond: res.End.SumReceived.BitsPerSecond, Retransmits: res.End.SumSent.Retransmits}
+}
+
+// fifoThreads counts the threads of process pid that run under
+// SCHED_FIFO at priority prio, or at any priority if prio is -1
+// (/proc/PID/task/*/stat: rt_priority and policy are the 40th and 41st
+// fields).
+func fifoThreads(t *testing.T, pid, prio int) int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("threads of vxswitchd: %v", err)
+	}
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		// The fields after the command name (in parentheses, which may
+		// hold spaces): the first of them is the 3rd field, the state.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 39 {
+			t.Fatalf("%s/%s/stat: %d fields after the name, want at least 39", dir, task.Name(), len(f))
+		}
+		if f[38] == "1" && (prio < 0 || f[37] == fmt.Sprint(prio)) { // SCHED_FIFO
+			n++
+		}
+	}
+	return n
 }

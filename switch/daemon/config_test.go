@@ -75,6 +75,8 @@ func TestParseArgs(t *testing.T) {
 		{name: "busy poll", args: withBase("--busy-poll", "50us"), want: func(c *Config) { c.BusyPoll = 50 * time.Microsecond }},
 		{name: "busy poll at its limit", args: withBase("--busy-poll", "1ms"), want: func(c *Config) { c.BusyPoll = time.Millisecond }},
 		{name: "busy poll fixed", args: withBase("--busy-poll", "50us", "--busy-poll-fixed"), want: func(c *Config) { c.BusyPoll, c.BusyPollFixed = 50*time.Microsecond, true }},
+		{name: "real-time priority", args: withBase("--rt-priority", "10"), want: func(c *Config) { c.RTPriority = 10 }},
+		{name: "real-time priority at its limit", args: withBase("--rt-priority", "99"), want: func(c *Config) { c.RTPriority = 99 }},
 		{name: "largest VNI", args: withBase("--tap", "t:16777215"), want: func(c *Config) { c.TAPs = []TAPSpec{{Name: "t", VNI: encap.MaxVNI}} }},
 	}
 	for _, tt := range tests {
@@ -123,6 +125,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{name: "busy poll not a duration", args: withBase("--busy-poll", "50"), want: []string{"busy-poll", "50"}},
 		{name: "busy poll fixed without a window", args: withBase("--busy-poll-fixed"), want: []string{"--busy-poll-fixed", "needs --busy-poll"}},
 		{name: "busy poll without the loop", args: withBase("--busy-poll", "50us", "--wait", "thread"), want: []string{"--busy-poll", "needs --wait=loop", "thread"}},
+		{name: "rt priority negative", args: withBase("--rt-priority", "-1"), want: []string{"--rt-priority", "-1", "0 (off) or 1-99"}},
+		{name: "rt priority too high", args: withBase("--rt-priority", "100"), want: []string{"--rt-priority", "100", "0 (off) or 1-99"}},
+		{name: "rt priority not a number", args: withBase("--rt-priority", "high"), want: []string{"rt-priority", "high"}},
+		{name: "rt priority without the loop", args: withBase("--rt-priority", "10", "--wait", "thread"), want: []string{"--rt-priority", "needs --wait=loop", "thread"}},
+		{name: "rt priority with busy polling", args: withBase("--rt-priority", "10", "--busy-poll", "50us"), want: []string{"--rt-priority", "--busy-poll", "exclude each other"}},
 		{name: "ageing zero", args: withBase("--ageing", "0s"), want: []string{"--ageing", "0s", "positive"}},
 		{name: "ageing negative", args: withBase("--ageing", "-1s"), want: []string{"--ageing", "-1s"}},
 		{name: "ageing not a duration", args: withBase("--ageing", "5"), want: []string{"ageing", "5"}},
@@ -295,6 +302,17 @@ tap-queues: 4
 			c.Local, c.BusyPoll, c.BusyPollFixed = "192.0.2.20", 200*time.Microsecond, true
 			return c
 		}},
+		{name: "rt-priority in the file", file: "local: 192.0.2.20\nrt-priority: 5\n", want: func() Config {
+			c := DefaultConfig()
+			c.Local, c.RTPriority = "192.0.2.20", 5
+			return c
+		}},
+		{name: "--rt-priority 0 overrides the file", file: "local: 192.0.2.20\nrt-priority: 5\n", flags: []string{"--rt-priority", "0"}, want: func() Config {
+			c := DefaultConfig()
+			c.Local = "192.0.2.20"
+			return c
+		}},
+		{name: "rt-priority with busy-poll in the file", file: "local: 192.0.2.20\nrt-priority: 5\nbusy-poll: 50us\n", wantErr: []string{"--rt-priority", "exclude each other"}},
 		{name: "busy poll with --wait=poller in the file", file: "local: 192.0.2.20\nbusy-poll: 50us\nwait: poller\n", wantErr: []string{"--busy-poll", "needs --wait=loop"}},
 		{name: "unknown key", file: "local: 192.0.2.20\nlocall: 192.0.2.21\n", wantErr: []string{"locall"}},
 		{name: "bad tap string", file: "local: 192.0.2.20\ntap: [vxtap0]\n", wantErr: []string{"line 2", "vxtap0", "NAME:VNI"}},

@@ -104,6 +104,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	swCfg.SingleLoop = cfg.Wait == WaitLoop
 	swCfg.BusyPoll = cfg.BusyPoll
 	swCfg.BusyPollFixed = cfg.BusyPollFixed
+	swCfg.RTPriority = cfg.RTPriority
 	swCfg.NoTAPGRO = !cfg.TAPGRO // PATCH /v1/settings changes it at run time
 	swCfg.Gather = cfg.Gather
 	gh := newGossipHook(cfg.GossipConfig, &swCfg)

@@ -31,7 +31,13 @@ type daemonProc struct {
 // killed when the test ends if still running.
 func startDaemonIn(t *testing.T, ns *netns.NS, args ...string) *daemonProc {
 	t.Helper()
-	argv := append(daemonArgv(t), args...)
+	return startArgvIn(t, ns, append(daemonArgv(t), args...))
+}
+
+// startArgvIn starts argv in ns as startDaemonIn does: argv runs the
+// daemon (daemonArgv), perhaps through a wrapper such as setpriv.
+func startArgvIn(t *testing.T, ns *netns.NS, argv []string) *daemonProc {
+	t.Helper()
 	d := &daemonProc{cmd: ns.Command(context.Background(), argv[0], argv[1:]...), out: &syncBuffer{}, exited: make(chan error, 1)}
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -103,7 +109,8 @@ func linkExists(ns *netns.NS, ctx context.Context, dev string) bool {
 
 // TestPrivilegedDaemonCLI: SIGTERM removes the TAP and the API socket; a
 // second daemon on the same --api socket fails clearly and touches
-// nothing; a YAML --config file with the flags' keys works.
+// nothing; --rt-priority without the privilege for it fails clearly and
+// leaves no TAP; a YAML --config file with the flags' keys works.
 func TestPrivilegedDaemonCLI(t *testing.T) {
 	testutil.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -146,6 +153,24 @@ func TestPrivilegedDaemonCLI(t *testing.T) {
 		}
 		if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("API socket %s still there after SIGTERM: %v", sock, err)
+		}
+	})
+
+	t.Run("--rt-priority without CAP_SYS_NICE", func(t *testing.T) {
+		requireTools(t, "setpriv")
+		// Dropped from the bounding set, the capability is gone after
+		// exec even for root; RLIMIT_RTPRIO is 0 unless raised.
+		argv := append([]string{"setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice"}, daemonArgv(t)...)
+		argv = append(argv, "--local", "192.0.2.1", "--port", "4791", "--tap", "vxcli4:42", "--api", filepath.Join(dir, "rt.sock"), "--rt-priority", "10")
+		d := startArgvIn(t, ns, argv)
+		if code := d.wait(t, 10*time.Second); code != 1 {
+			t.Errorf("unexpected exit code:\n- want: 1\n-  got: %d\n%s", code, d.out.String())
+		}
+		if want := "SCHED_FIFO priority 10 for the forwarding loop: operation not permitted (needs CAP_SYS_NICE or RLIMIT_RTPRIO >= 10"; !strings.Contains(d.out.String(), want) {
+			t.Errorf("unexpected message:\n- want: ...%s...\n-  got: %s", want, d.out.String())
+		}
+		if linkExists(ns, ctx, "vxcli4") {
+			t.Errorf("the daemon that could not go real-time left TAP vxcli4 behind")
 		}
 	})
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vxswitch/vxswitch/encap"
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/internal/testutil"
 	"github.com/vxswitch/vxswitch/switch/tap/taptest"
 )
 
@@ -548,31 +549,12 @@ func TestPrivilegedSingleLoopRTPriority(t *testing.T) {
 	})
 }
 
-// fifoThreads counts the threads of this process that run under
-// SCHED_FIFO at priority prio (/proc/self/task/*/stat: rt_priority and
-// policy are the 40th and 41st fields).
+// fifoThreads counts this process's threads under SCHED_FIFO at prio.
 func fifoThreads(t *testing.T, prio int) int {
 	t.Helper()
-	tasks, err := os.ReadDir("/proc/self/task")
+	n, err := testutil.FIFOThreads(0, prio)
 	if err != nil {
 		t.Fatalf("threads: %v", err)
-	}
-	n := 0
-	for _, task := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
-		if err != nil {
-			continue // the thread ended meanwhile
-		}
-		// The fields after the command name, which is in parentheses and
-		// may hold spaces: the first of them is the 3rd field (state).
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 39 {
-			t.Fatalf("/proc/self/task/%s/stat: %d fields after the name, want at least 39", task.Name(), len(f))
-		}
-		if f[37] == fmt.Sprint(prio) && f[38] == fmt.Sprint(unix.SCHED_FIFO) {
-			n++
-		}
 	}
 	return n
 }

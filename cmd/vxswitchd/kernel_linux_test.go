@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/internal/testutil"
 	"github.com/vxswitch/vxswitch/switch/api"
 	"github.com/vxswitch/vxswitch/switch/daemon"
 )
@@ -263,33 +264,13 @@ func iperf3Run(t *testing.T, ctx context.Context, server, client *lab.Host, args
 	return iperf3Result{Bytes: res.End.SumReceived.Bytes, BitsPerSecond: res.End.SumReceived.BitsPerSecond, Retransmits: res.End.SumSent.Retransmits}
 }
 
-// fifoThreads counts the threads of process pid that run under
-// SCHED_FIFO at priority prio, or at any priority if prio is -1
-// (/proc/PID/task/*/stat: rt_priority and policy are the 40th and 41st
-// fields).
+// fifoThreads counts process pid's threads under SCHED_FIFO at prio (any
+// priority if prio is negative).
 func fifoThreads(t *testing.T, pid, prio int) int {
 	t.Helper()
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	tasks, err := os.ReadDir(dir)
+	n, err := testutil.FIFOThreads(pid, prio)
 	if err != nil {
 		t.Fatalf("threads of vxswitchd: %v", err)
-	}
-	n := 0
-	for _, task := range tasks {
-		b, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
-		if err != nil {
-			continue // the thread ended meanwhile
-		}
-		// The fields after the command name (in parentheses, which may
-		// hold spaces): the first of them is the 3rd field, the state.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 39 {
-			t.Fatalf("%s/%s/stat: %d fields after the name, want at least 39", dir, task.Name(), len(f))
-		}
-		if f[38] == "1" && (prio < 0 || f[37] == fmt.Sprint(prio)) { // SCHED_FIFO
-			n++
-		}
 	}
 	return n
 }

@@ -493,6 +493,7 @@ func TestConfigErrors(t *testing.T) {
 		{Config{SingleLoop: true, RTPriority: MaxRTPriority + 1}, "RTPriority 100"},
 		{Config{RTPriority: 10}, "RTPriority needs SingleLoop"},
 		{Config{SingleLoop: true, RTPriority: 10, BusyPoll: time.Microsecond}, "RTPriority and BusyPoll exclude each other"},
+		{Config{SingleLoop: true, RTPriorityFixed: true}, "RTPriorityFixed needs RTPriority"},
 	} {
 		if _, err := New(tt.cfg, newSinkBind(), fdb.New(fdb.Config{})); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New with BusyPoll %v, RTPriority %d, SingleLoop %v: unexpected error:\n- want: containing %q\n-  got: %v", tt.cfg.BusyPoll, tt.cfg.RTPriority, tt.cfg.SingleLoop, tt.want, err)

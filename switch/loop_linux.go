@@ -227,15 +227,39 @@ func (l *loop) run() {
 	sw.log.Debug("Routine: single loop - started")
 	defer sw.log.Debug("Routine: single loop - stopped")
 
+	// With Config.RTPriority the loop's thread is locked for good (it ends
+	// with the loop, see rtThread) and real-time while rtw says so. New
+	// checked the privilege, so an error here is unexpected: the loop then
+	// stays at normal priority.
+	var (
+		rt  *rtThread
+		rtw = rtWindow{fixed: sw.cfg.RTPriorityFixed}
+	)
 	if p := sw.cfg.RTPriority; p > 0 {
-		// Never unlocked: the real-time thread ends with the loop
-		// (lockRealtime). New checked the privilege, so an error here
-		// is unexpected; the loop then runs as it would without.
-		restore, err := lockRealtime(p)
-		if err != nil {
+		var err error
+		if rt, err = lockThread(p); err != nil {
 			sw.log.Error("single loop: staying at normal priority", "err", err)
+		} else {
+			defer rt.restore()
 		}
-		defer restore()
+	}
+	// realTime applies rtw's verdict after a round that ended at now.
+	realTime := func(behind bool, now time.Time) {
+		want := rtw.want(behind, now)
+		if want == rt.on {
+			return
+		}
+		if err := rt.set(want); err != nil {
+			sw.logErr("single loop: cannot change priority", "err", err)
+			rt = nil // stays as it is from now on
+			return
+		}
+		if want {
+			sw.rtEngaged.Add(1)
+		}
+	}
+	if rt != nil && rtw.fixed {
+		realTime(false, time.Now())
 	}
 	out := newEgress(sw, max(tap.OffloadBatchSize, sw.bind.BatchSize()))
 	// Until rawWaitMax after it last served a source, the loop waits with
@@ -372,6 +396,7 @@ func (l *loop) run() {
 			}
 			lastWork = now
 		}
+		behind := false // a source has more than this round took
 		for _, s := range srcs {
 			if !s.ready && !s.more {
 				continue
@@ -383,6 +408,10 @@ func (l *loop) run() {
 				l.serveRecv(s, out)
 			}
 			died = died || s.dead
+			behind = behind || s.more
+		}
+		if rt != nil && !rtw.fixed {
+			realTime(behind, time.Now())
 		}
 		if died {
 			rebuild()

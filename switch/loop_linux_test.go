@@ -508,45 +508,77 @@ func TestSingleLoopStopTheWorld(t *testing.T) {
 }
 
 // TestPrivilegedSingleLoopRTPriority: with Config.RTPriority the loop's
-// thread, and only it, runs under SCHED_FIFO at that priority while the
-// switch forwards; after Close no real-time thread is left in the process
-// (the loop never unlocks its thread, so the thread ends with it instead
-// of going back to the runtime's pool). Needs CAP_SYS_NICE.
+// thread runs under SCHED_FIFO at that priority while the loop is behind
+// and only then: frames sent one at a time never make it real-time,
+// bursts that fill its batches do (Stats.RTEngaged), and once traffic
+// stops it falls back. With RTPriorityFixed it is real-time from the
+// start and stays so. No other thread changes policy, and after Close no
+// real-time thread is left in the process (the loop never unlocks its
+// thread, so the thread ends with it instead of going back to the
+// runtime's pool). Needs CAP_SYS_NICE.
 func TestPrivilegedSingleLoopRTPriority(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SCHED_FIFO needs CAP_SYS_NICE: run as root")
 	}
 	const prio = 7
-	if n := fifoThreads(t, prio); n != 0 {
-		t.Fatalf("%d threads of the test process already run SCHED_FIFO at %d", n, prio)
+	for _, fixed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fixed=%v", fixed), func(t *testing.T) {
+			if n := fifoThreads(t, prio); n != 0 {
+				t.Fatalf("%d threads of the test process already run SCHED_FIFO at %d", n, prio)
+			}
+			l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, RTPriority: prio, RTPriorityFixed: fixed}})
+			h0, h1 := l.hosts[0], l.hosts[1]
+			l.flood(42, h0, h1)
+			a := newPairDev(t, "vxpa")
+			if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
+				t.Fatalf("AddPort: %v", err)
+			}
+			remote := h1.addPort("vxtap0", 42)
+			la, peer := mac(0, 1), mac(1, 1)
+			for range 10 {
+				a.send(t, ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100))
+				waitFrame(t, remote)
+			}
+			// h0's loop forwarded the frames above; h1's runs too if it
+			// has started. More would mean threads other than the loops'
+			// run real-time.
+			n, engaged := fifoThreads(t, prio), h0.sw.Stats().RTEngaged
+			if fixed {
+				if n < 1 || n > 2 || engaged != 1 {
+					t.Errorf("fixed: %d threads under SCHED_FIFO at %d (want 1 or 2, the loops'), h0's loop engaged %d times (want 1)", n, prio, engaged)
+				}
+			} else if n != 0 || engaged != 0 {
+				t.Errorf("frames one at a time (never behind): %d threads under SCHED_FIFO, engaged %d times; want none", n, engaged)
+			}
+
+			// Bursts of 20 frames, more than a read takes (8): the loop
+			// falls behind and, unless fixed, turns real-time.
+			for i := 0; h0.sw.Stats().RTEngaged < 2 && i < 50; i++ {
+				sendBurst(t, a, la, overlayIP(0, 1), peer, 20, remote)
+			}
+			if got := h0.sw.Stats().RTEngaged; fixed && got != 1 || !fixed && got < 2 {
+				t.Errorf("after bursts that fill the loop's batches: engaged %d times, want %s", got, map[bool]string{true: "1 (fixed)", false: "2 or more"}[fixed])
+			}
+			if fixed {
+				time.Sleep(rawWaitMax + 5*rtHold)
+				if n := fifoThreads(t, prio); n < 1 {
+					t.Errorf("fixed: %d threads under SCHED_FIFO once traffic stopped, want the loop's", n)
+				}
+			} else {
+				eventually(t, "the loop to fall back to normal scheduling once traffic stopped", func() bool {
+					return fifoThreads(t, prio) == 0
+				})
+			}
+			for i, h := range l.hosts {
+				if err := h.sw.Close(); err != nil {
+					t.Fatalf("host %d: Close: %v", i, err)
+				}
+			}
+			eventually(t, "the closed loops' real-time threads to end", func() bool {
+				return fifoThreads(t, prio) == 0
+			})
+		})
 	}
-	l := newLab(t, 2, labOptions{sw: Config{SingleLoop: true, RTPriority: prio}})
-	h0, h1 := l.hosts[0], l.hosts[1]
-	l.flood(42, h0, h1)
-	a := newPairDev(t, "vxpa")
-	if _, err := h0.sw.AddPort(a, PortConfig{VNI: 42}); err != nil {
-		t.Fatalf("AddPort: %v", err)
-	}
-	remote := h1.addPort("vxtap0", 42)
-	la, peer := mac(0, 1), mac(1, 1)
-	for range 10 {
-		a.send(t, ipv4Frame(peer, la, overlayIP(0, 1), overlayIP(1, 1), 100))
-		waitFrame(t, remote)
-	}
-	// h0's loop forwarded the frames above; h1's runs too if it has
-	// started. More would mean threads other than the loops' run
-	// real-time.
-	if n := fifoThreads(t, prio); n < 1 || n > 2 {
-		t.Errorf("%d threads run SCHED_FIFO at %d while two switches forward, want 1 or 2 (the loops' threads)", n, prio)
-	}
-	for i, h := range l.hosts {
-		if err := h.sw.Close(); err != nil {
-			t.Fatalf("host %d: Close: %v", i, err)
-		}
-	}
-	eventually(t, "the closed loops' real-time threads to end", func() bool {
-		return fifoThreads(t, prio) == 0
-	})
 }
 
 // fifoThreads counts this process's threads under SCHED_FIFO at prio.

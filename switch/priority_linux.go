@@ -11,34 +11,60 @@ import (
 // priorities are 1-99.
 const MaxRTPriority = 99
 
-// lockRealtime locks the calling goroutine to its OS thread and runs that
-// thread under SCHED_FIFO at priority prio (sched_setattr(2), with
-// SCHED_FLAG_RESET_ON_FORK so that no thread it creates inherits the
-// policy). The caller must call restore before it returns, which puts the
-// thread's previous policy back, and must not unlock the thread: a
-// goroutine that ends locked ends its thread too, so the thread does not
-// go back to the runtime's pool. (The restore is for the one thread the
-// runtime does not end, the process's main thread, on which any goroutine
-// may run: it is parked for good instead, and must not stay real-time.)
-// On error the thread is locked with its policy unchanged, and restore
-// does nothing.
-func lockRealtime(prio int) (restore func(), err error) {
+// rtThread switches the calling goroutine's OS thread between SCHED_FIFO
+// at prio and the policy it had (lockThread). It belongs to that
+// goroutine, which must not unlock its thread: a goroutine that ends
+// locked ends its thread too, so a thread that was real-time does not go
+// back to the runtime's pool. The goroutine calls restore before it
+// returns, for the one thread the runtime does not end: the process's
+// main thread, on which any goroutine may run, is parked for good
+// instead, and must not stay real-time.
+type rtThread struct {
+	prio int
+	prev *unix.SchedAttr // the policy to go back to
+	on   bool            // the thread runs SCHED_FIFO
+}
+
+// lockThread locks the calling goroutine to its OS thread and returns the
+// thread's scheduling, not yet real-time. On error the thread is locked
+// all the same.
+func lockThread(prio int) (*rtThread, error) {
 	runtime.LockOSThread()
 	prev, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
-		return func() {}, fmt.Errorf("vswitch: sched_getattr: %w", err)
+		return nil, fmt.Errorf("vswitch: sched_getattr: %w", err)
 	}
-	attr := unix.SchedAttr{
-		Size:     unix.SizeofSchedAttr,
-		Policy:   unix.SCHED_FIFO,
-		Flags:    unix.SCHED_FLAG_RESET_ON_FORK,
-		Priority: uint32(prio),
-	}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		return func() {}, fmt.Errorf("vswitch: SCHED_FIFO priority %d for the forwarding loop: %w (needs CAP_SYS_NICE or RLIMIT_RTPRIO >= %d, and real-time runtime in the process's cgroup where the kernel has RT group scheduling)", prio, err, prio)
-	}
-	return func() { unix.SchedSetAttr(0, prev, 0) }, nil
+	return &rtThread{prio: prio, prev: prev}, nil
 }
+
+// set makes the thread real-time (SCHED_FIFO at prio, with
+// SCHED_FLAG_RESET_ON_FORK so that no thread it creates inherits it) or
+// puts its previous policy back.
+func (t *rtThread) set(on bool) error {
+	if on == t.on {
+		return nil
+	}
+	attr := t.prev
+	if on {
+		attr = &unix.SchedAttr{
+			Size:     unix.SizeofSchedAttr,
+			Policy:   unix.SCHED_FIFO,
+			Flags:    unix.SCHED_FLAG_RESET_ON_FORK,
+			Priority: uint32(t.prio),
+		}
+	}
+	if err := unix.SchedSetAttr(0, attr, 0); err != nil {
+		if on {
+			return fmt.Errorf("vswitch: SCHED_FIFO priority %d for the forwarding loop: %w (needs CAP_SYS_NICE or RLIMIT_RTPRIO >= %d, and real-time runtime in the process's cgroup where the kernel has RT group scheduling)", t.prio, err, t.prio)
+		}
+		return fmt.Errorf("vswitch: leaving SCHED_FIFO: %w", err)
+	}
+	t.on = on
+	return nil
+}
+
+// restore puts the thread's previous policy back (see rtThread).
+func (t *rtThread) restore() { t.set(false) }
 
 // probeRealtime reports whether a thread of this process may run under
 // SCHED_FIFO at prio, by setting it on a thread that ends right after
@@ -47,8 +73,12 @@ func lockRealtime(prio int) (restore func(), err error) {
 func probeRealtime(prio int) error {
 	errc := make(chan error, 1)
 	go func() {
-		restore, err := lockRealtime(prio) // the thread ends with this goroutine
-		restore()
+		// The thread ends with this goroutine (never unlocked).
+		t, err := lockThread(prio)
+		if err == nil {
+			err = t.set(true)
+			t.restore()
+		}
 		errc <- err
 	}()
 	return <-errc

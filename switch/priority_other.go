@@ -7,8 +7,10 @@ import "errors"
 // MaxRTPriority is the highest Config.RTPriority.
 const MaxRTPriority = 99
 
-func lockRealtime(int) (func(), error) {
-	return func() {}, errors.New("vswitch: RTPriority needs Linux")
-}
+type rtThread struct{}
+
+func lockThread(int) (*rtThread, error) { return nil, errors.New("vswitch: RTPriority needs Linux") }
+func (t *rtThread) set(bool) error      { return errors.New("vswitch: RTPriority needs Linux") }
+func (t *rtThread) restore()            {}
 
 func probeRealtime(int) error { return errors.New("vswitch: RTPriority needs Linux") }

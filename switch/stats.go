@@ -37,6 +37,10 @@ type Stats struct {
 	// BusyPoll counts the single loop's busy polls (Config.BusyPoll): Hits
 	// found traffic without a wait, Misses ran out and the loop waited.
 	BusyPoll BusyPollStats `json:"busy_poll"`
+	// RTEngaged counts the single loop's turns to real-time scheduling
+	// (Config.RTPriority): each time it fell behind while at normal
+	// priority; once with RTPriorityFixed.
+	RTEngaged uint64 `json:"rt_engaged"`
 	// GatheredSegments counts segments of TSO super-frames sent gathered
 	// (their headers and a slice of the super-frame, Config.Gather). The
 	// first segment of each is not included: it is split by copying and
@@ -69,6 +73,7 @@ func (sw *Switch) Stats() Stats {
 		ReservedBitsAccepted: sw.reservedBitsAccepted.Load(),
 		BusyPoll:             BusyPollStats{Hits: sw.busyPollHits.Load(), Misses: sw.busyPollMisses.Load()},
 		GatheredSegments:     sw.gathered.Load(),
+		RTEngaged:            sw.rtEngaged.Load(),
 	}
 	for _, p := range sw.Ports() {
 		st.Ports = append(st.Ports, PortStats{

@@ -93,21 +93,30 @@ type Config struct {
 	BusyPollFixed bool
 
 	// RTPriority, with SingleLoop, runs the loop's OS thread under the
-	// SCHED_FIFO real-time policy at this priority (1 to MaxRTPriority),
-	// the daemon's --rt-priority: the loop then runs as soon as traffic
-	// arrives instead of waiting for a time slice behind the applications
-	// that produce and consume it, as the kernel's own data path does in
-	// softirq. On a busy host that keeps queues from building up in front
-	// of the loop (README, "Latency under load"). The loop locks itself to
-	// that thread and never unlocks it, so the thread ends with the loop
-	// and no other goroutine runs real-time; nothing else in the process
-	// changes policy. New checks that the process may do it (CAP_SYS_NICE
-	// or RLIMIT_RTPRIO) and refuses it together with BusyPoll: a
-	// real-time thread that polls keeps normal threads off its CPU
-	// (sched_yield(2) does not yield to them), among them the application
-	// whose reply it waits for. 0, the default, leaves the loop to the
+	// SCHED_FIFO real-time policy at this priority (1 to MaxRTPriority)
+	// while the loop is behind, the daemon's --rt-priority: from a round
+	// in which a source gave it a full batch (or holds more than its
+	// descriptor shows) until rtHold passes without one. A real-time loop
+	// runs as soon as traffic arrives instead of waiting for a time slice
+	// behind the applications that make and take it, as the kernel's own
+	// data path does in softirq, so queues do not build up in front of it
+	// (README, "Latency under load"); falling back when it has caught up
+	// lets it batch again, where a loop that is always real-time preempts
+	// a sender of small packets at every packet (RTPriorityFixed). The
+	// loop locks itself to its thread and never unlocks it, so the thread
+	// ends with the loop and no other goroutine runs real-time; nothing
+	// else in the process changes policy. New checks that the process may
+	// do it (CAP_SYS_NICE or RLIMIT_RTPRIO) and refuses it together with
+	// BusyPoll: a real-time thread that polls keeps normal threads off its
+	// CPU (sched_yield(2) does not yield to them), among them the
+	// application whose reply it waits for. Stats.RTEngaged counts the
+	// loop's turns to real-time. 0, the default, leaves the loop to the
 	// normal scheduler.
 	RTPriority int
+
+	// RTPriorityFixed keeps the loop's thread real-time all the time
+	// instead of while it is behind (the daemon's --rt-priority-fixed).
+	RTPriorityFixed bool
 
 	// NoTAPGRO turns off coalescing of TCP segments into super-frames on
 	// write ("GRO on write", tap.Config.NoGRO) on every port whose device
@@ -165,6 +174,7 @@ type Switch struct {
 	reservedBitsAccepted atomic.Uint64
 	busyPollHits         atomic.Uint64 // busy polls that found traffic
 	busyPollMisses       atomic.Uint64 // busy polls that ran out: the loop waited
+	rtEngaged            atomic.Uint64 // the loop's turns to real-time (Config.RTPriority)
 	gathered             atomic.Uint64 // segments sent gathered (forwardSuper)
 
 	// capture fans frames out to running packet captures; the loops call
@@ -222,6 +232,9 @@ func New(cfg Config, bind vtep.Bind, table *fdb.Table) (*Switch, error) {
 	}
 	if cfg.BusyPoll > 0 && !cfg.SingleLoop {
 		return nil, errors.New("vswitch: BusyPoll needs SingleLoop")
+	}
+	if cfg.RTPriorityFixed && cfg.RTPriority == 0 {
+		return nil, errors.New("vswitch: RTPriorityFixed needs RTPriority")
 	}
 	if cfg.RTPriority != 0 {
 		switch {
@@ -304,7 +317,15 @@ func (sw *Switch) Start() error {
 	default:
 		busy = "adaptive up to " + sw.cfg.BusyPoll.String()
 	}
-	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled, "busy_poll", busy, "rt_priority", sw.cfg.RTPriority)
+	rt := "off"
+	switch {
+	case sw.loop == nil || sw.cfg.RTPriority == 0:
+	case sw.cfg.RTPriorityFixed:
+		rt = fmt.Sprintf("%d fixed", sw.cfg.RTPriority)
+	default:
+		rt = fmt.Sprintf("%d while behind", sw.cfg.RTPriority)
+	}
+	sw.log.Info("VTEP listening", "port", port, "receivers", len(fns), "single_loop", sw.loop != nil, "receivers_in_loop", polled, "busy_poll", busy, "rt_priority", rt)
 	if polled {
 		// A ReceiveFunc may hold packets it has received but not yet
 		// returned (the rest of a GRO datagram train); the loop serves it

@@ -125,6 +125,9 @@ func printStats(w io.Writer, st api.Stats) error {
 	if b := st.BusyPoll; b.Hits+b.Misses > 0 {
 		fmt.Fprintf(tw, "busy_poll:\t%d hits, %d misses\n", b.Hits, b.Misses)
 	}
+	if n := st.RTEngaged; n > 0 {
+		fmt.Fprintf(tw, "rt_engaged\t%d\n", n)
+	}
 	if n := st.GatheredSegments; n > 0 {
 		fmt.Fprintf(tw, "gathered_segments\t%d\n", n)
 	}

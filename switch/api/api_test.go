@@ -369,7 +369,7 @@ func TestStats(t *testing.T) {
 	if err := json.Unmarshal(raw.body, &m); err != nil {
 		t.Fatalf("decode stats: %v", err)
 	}
-	for _, k := range []string{"ports", "vnis", "drops", "reserved_bits_accepted", "busy_poll", "gathered_segments", "fdb"} {
+	for _, k := range []string{"ports", "vnis", "drops", "reserved_bits_accepted", "busy_poll", "rt_engaged", "gathered_segments", "fdb"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("unexpected stats JSON: missing key %q in %s", k, raw.body)
 		}

@@ -109,6 +109,11 @@ func writeMetrics(w io.Writer, sw *vswitch.Switch) {
 		samples: []sample{{[]string{"result", "hit"}, st.BusyPoll.Hits}, {[]string{"result", "miss"}, st.BusyPoll.Misses}},
 	})
 	fams = append(fams, metricFamily{
+		name: "vxswitch_rt_engaged_total", typ: "counter",
+		help:    "Turns of the single loop's thread to real-time scheduling (--rt-priority): each time it fell behind at normal priority; once with --rt-priority-fixed.",
+		samples: []sample{{nil, st.RTEngaged}},
+	})
+	fams = append(fams, metricFamily{
 		name: "vxswitch_gathered_segments_total", typ: "counter",
 		help:    "Segments of TSO super-frames from offload TAPs sent gathered, without copying their payload (--gather; the first segment of each is copied and not counted).",
 		samples: []sample{{nil, st.GatheredSegments}},

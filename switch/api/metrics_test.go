@@ -102,6 +102,7 @@ func TestMetrics(t *testing.T) {
 		`vxswitch_busy_polls_total{result="hit"}`:                     "0",
 		`vxswitch_busy_polls_total{result="miss"}`:                    "0",
 		`vxswitch_gathered_segments_total`:                            "0",
+		`vxswitch_rt_engaged_total`:                                   "0",
 		`vxswitch_fdb_entries{vni="42",origin="local"}`:               "1",
 		`vxswitch_fdb_entries{vni="42",origin="static"}`:              "1",
 	}
@@ -121,7 +122,7 @@ func TestMetrics(t *testing.T) {
 		"vxswitch_vni_rx_packets_total": "counter", "vxswitch_vni_rx_bytes_total": "counter",
 		"vxswitch_vni_tx_packets_total": "counter", "vxswitch_vni_tx_bytes_total": "counter",
 		"vxswitch_drops_total": "counter", "vxswitch_reserved_bits_accepted_total": "counter",
-		"vxswitch_busy_polls_total": "counter", "vxswitch_gathered_segments_total": "counter",
+		"vxswitch_busy_polls_total": "counter", "vxswitch_gathered_segments_total": "counter", "vxswitch_rt_engaged_total": "counter",
 		"vxswitch_fdb_entries": "gauge",
 	}
 	for name, typ := range wantTypes {

@@ -111,9 +111,13 @@ type Config struct {
 	// vswitch.Config.BusyPollFixed.
 	BusyPollFixed bool `yaml:"busy-poll-fixed"`
 	// RTPriority, with --wait=loop, runs the forwarding loop's thread
-	// under SCHED_FIFO at this priority (1-99); 0 (the default) leaves it
-	// to the normal scheduler. See vswitch.Config.RTPriority.
+	// under SCHED_FIFO at this priority (1-99) while the loop is behind;
+	// 0 (the default) leaves it to the normal scheduler. See
+	// vswitch.Config.RTPriority.
 	RTPriority int `yaml:"rt-priority"`
+	// RTPriorityFixed keeps the loop's thread real-time all the time. See
+	// vswitch.Config.RTPriorityFixed.
+	RTPriorityFixed bool `yaml:"rt-priority-fixed"`
 	// StateDir holds the Pod-port state file (StatePath); "" means the
 	// directory of the API socket (/run/vxswitch by default).
 	StateDir string `yaml:"state-dir"`
@@ -230,7 +234,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "how the daemon waits for traffic: `loop` (one loop waits for every TAP queue and socket in one epoll set and forwards what is ready: fewest thread switches, best throughput and latency on small hosts), thread (a loop per TAP queue and socket, each parks its own thread in ppoll; can use more cores) or poller (those loops wait in Go's network poller)")
 	fs.DurationVar(&cfg.BusyPoll, "busy-poll", cfg.BusyPoll, "with --wait=loop: after traffic, poll without sleeping for up to `duration` (e.g. 200us, at most 1ms) before waiting, yielding the CPU between polls, so replies are forwarded without a thread wake-up: lower latency for request/response traffic, paid in CPU time. The window adapts (unless --busy-poll-fixed): it opens while traffic comes back within duration and shuts when it does not, so sparse traffic costs nothing; pick a duration longer than the time a reply takes to come back (README, Busy polling); 0 is off")
 	fs.BoolVar(&cfg.BusyPollFixed, "busy-poll-fixed", cfg.BusyPollFixed, "poll for all of --busy-poll after every piece of work, instead of a window that adapts to the traffic (grows to --busy-poll while replies come back within it, shrinks to nothing when they do not)")
-	fs.IntVar(&cfg.RTPriority, "rt-priority", cfg.RTPriority, "with --wait=loop: run the forwarding loop's thread under the SCHED_FIFO real-time policy at `priority` 1-99, so it forwards as soon as traffic arrives instead of waiting for a time slice behind busy applications (as the kernel's own data path runs in softirq): on a loaded host much lower latency under load (README, Latency under load). Needs CAP_SYS_NICE; not with --busy-poll; 0 (the default) is the normal scheduler")
+	fs.IntVar(&cfg.RTPriority, "rt-priority", cfg.RTPriority, "with --wait=loop: while the forwarding loop is behind (a full batch waited for it), run its thread under the SCHED_FIFO real-time policy at `priority` 1-99, so it forwards as soon as traffic arrives instead of waiting for a time slice behind busy applications (as the kernel's own data path runs in softirq); it falls back 1ms after it has caught up, so floods of small packets are still batched. On a loaded host much lower latency under load (README, Latency under load). Needs CAP_SYS_NICE; not with --busy-poll; 0 (the default) is the normal scheduler")
+	fs.BoolVar(&cfg.RTPriorityFixed, "rt-priority-fixed", cfg.RTPriorityFixed, "keep the loop's thread real-time all the time, not only while it is behind: a little lower latency under load, but the loop then preempts a sender of small packets at every packet (64-byte floods at about half the rate)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory of the Pod-port state file, re-read on start to re-adopt the CNI plugin's ports (default: the --api socket's directory)")
 	fs.Var(listFlag{&gateways}, "gateway", "host-side gateway port `VNI:CIDR` (e.g. 100:198.18.100.1/24; repeatable): the node's address on the Pods' VNI, the same on every node")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
@@ -277,6 +282,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		over("busy-poll", func() { merged.BusyPoll = cfg.BusyPoll })
 		over("busy-poll-fixed", func() { merged.BusyPollFixed = cfg.BusyPollFixed })
 		over("rt-priority", func() { merged.RTPriority = cfg.RTPriority })
+		over("rt-priority-fixed", func() { merged.RTPriorityFixed = cfg.RTPriorityFixed })
 		over("tap-queues", func() { merged.TAPQueues = cfg.TAPQueues })
 		over("state-dir", func() { merged.StateDir = cfg.StateDir })
 		mergeGossipFlags(set, &merged.GossipConfig, cfg.GossipConfig)
@@ -455,6 +461,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RTPriority < 0 || c.RTPriority > vswitch.MaxRTPriority {
 		return fmt.Errorf("--rt-priority %d: must be 0 (off) or 1-%d", c.RTPriority, vswitch.MaxRTPriority)
+	}
+	if c.RTPriorityFixed && c.RTPriority == 0 {
+		return errors.New("--rt-priority-fixed: needs --rt-priority (the priority)")
 	}
 	if c.RTPriority > 0 && c.Wait != WaitLoop {
 		return fmt.Errorf("--rt-priority %d: needs --wait=%s (it is the single loop's thread; --wait is %s)", c.RTPriority, WaitLoop, c.Wait)

@@ -77,6 +77,7 @@ func TestParseArgs(t *testing.T) {
 		{name: "busy poll fixed", args: withBase("--busy-poll", "50us", "--busy-poll-fixed"), want: func(c *Config) { c.BusyPoll, c.BusyPollFixed = 50*time.Microsecond, true }},
 		{name: "real-time priority", args: withBase("--rt-priority", "10"), want: func(c *Config) { c.RTPriority = 10 }},
 		{name: "real-time priority at its limit", args: withBase("--rt-priority", "99"), want: func(c *Config) { c.RTPriority = 99 }},
+		{name: "real-time priority fixed", args: withBase("--rt-priority", "10", "--rt-priority-fixed"), want: func(c *Config) { c.RTPriority, c.RTPriorityFixed = 10, true }},
 		{name: "largest VNI", args: withBase("--tap", "t:16777215"), want: func(c *Config) { c.TAPs = []TAPSpec{{Name: "t", VNI: encap.MaxVNI}} }},
 	}
 	for _, tt := range tests {
@@ -129,6 +130,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{name: "rt priority too high", args: withBase("--rt-priority", "100"), want: []string{"--rt-priority", "100", "0 (off) or 1-99"}},
 		{name: "rt priority not a number", args: withBase("--rt-priority", "high"), want: []string{"rt-priority", "high"}},
 		{name: "rt priority without the loop", args: withBase("--rt-priority", "10", "--wait", "thread"), want: []string{"--rt-priority", "needs --wait=loop", "thread"}},
+		{name: "rt priority fixed without a priority", args: withBase("--rt-priority-fixed"), want: []string{"--rt-priority-fixed", "needs --rt-priority"}},
 		{name: "rt priority with busy polling", args: withBase("--rt-priority", "10", "--busy-poll", "50us"), want: []string{"--rt-priority", "--busy-poll", "exclude each other"}},
 		{name: "ageing zero", args: withBase("--ageing", "0s"), want: []string{"--ageing", "0s", "positive"}},
 		{name: "ageing negative", args: withBase("--ageing", "-1s"), want: []string{"--ageing", "-1s"}},
@@ -310,6 +312,11 @@ tap-queues: 4
 		{name: "--rt-priority 0 overrides the file", file: "local: 192.0.2.20\nrt-priority: 5\n", flags: []string{"--rt-priority", "0"}, want: func() Config {
 			c := DefaultConfig()
 			c.Local = "192.0.2.20"
+			return c
+		}},
+		{name: "rt-priority-fixed in the file, turned off by the flag", file: "local: 192.0.2.20\nrt-priority: 5\nrt-priority-fixed: true\n", flags: []string{"--rt-priority-fixed=false"}, want: func() Config {
+			c := DefaultConfig()
+			c.Local, c.RTPriority = "192.0.2.20", 5
 			return c
 		}},
 		{name: "rt-priority with busy-poll in the file", file: "local: 192.0.2.20\nrt-priority: 5\nbusy-poll: 50us\n", wantErr: []string{"--rt-priority", "exclude each other"}},

@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	swCfg.BusyPoll = cfg.BusyPoll
 	swCfg.BusyPollFixed = cfg.BusyPollFixed
 	swCfg.RTPriority = cfg.RTPriority
+	swCfg.RTPriorityFixed = cfg.RTPriorityFixed
 	swCfg.NoTAPGRO = !cfg.TAPGRO // PATCH /v1/settings changes it at run time
 	swCfg.Gather = cfg.Gather
 	gh := newGossipHook(cfg.GossipConfig, &swCfg)

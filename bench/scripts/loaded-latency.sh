@@ -12,7 +12,7 @@
 # Environment:
 #   BIN    directory with vxlab (and the vxswitchd it starts), default /tmp/vxbin
 #   MODES  daemon argument sets separated by '|'; an empty set is the default
-#          (default: '|--rt-priority=10')
+#          (default: '|--rt-priority=10|--rt-priority=10 --rt-priority-fixed')
 # Prints one line per round and setting: the TCP stream's rate and
 # retransmits (10 s iperf3 from h0 to h1, the system's congestion
 # control), the p50/p90/p99 of 800 pings every 10 ms started 1 s into it,
@@ -21,7 +21,7 @@
 set -euo pipefail
 BIN=${BIN:-/tmp/vxbin}
 ROUNDS=${1:-3}
-IFS='|' read -ra MS <<< "${MODES-|--rt-priority=10}"
+IFS='|' read -ra MS <<< "${MODES-|--rt-priority=10|--rt-priority=10 --rt-priority-fixed}"
 LAB=loadlat
 SRV=
 TMP=$(mktemp -d)

@@ -331,6 +331,19 @@ func (l *loop) run() {
 			l.cond.Broadcast()
 			l.mu.Unlock()
 		}
+		// While the loop runs real-time for being behind, no wait may
+		// outlast the hold: a loop that went quiet must fall back when it
+		// runs out, not when the next frame wakes it (an idle loop's wait
+		// has no end, and the round after a raw wait that a signal cut
+		// short may never come).
+		hold := time.Duration(-1) // how long a wait may last; -1: no bound
+		if rt != nil && rt.on && !rtw.fixed {
+			now := time.Now()
+			if hold = rtw.left(now); hold == 0 {
+				realTime(false, now)
+				hold = -1
+			}
+		}
 		more := false
 		for _, s := range srcs {
 			if s.more {
@@ -357,12 +370,16 @@ func (l *loop) run() {
 				idle = true
 				continue
 			}
-			// epoll_pwait takes whole milliseconds: round up, so an idle
-			// loop does not spin through sub-millisecond waits.
-			ready, err = rawEpollWait(l.epfd, events, int((left+time.Millisecond-1)/time.Millisecond))
-			idle = err == nil && ready == 0
+			// A wait cut to the hold that finds nothing does not make the
+			// loop idle.
+			cut := hold >= 0 && hold < left
+			if cut {
+				left = hold
+			}
+			ready, err = rawEpollWait(l.epfd, events, waitMillis(left))
+			idle = err == nil && ready == 0 && !cut
 		default:
-			ready, err = unix.EpollWait(l.epfd, events, -1)
+			ready, err = unix.EpollWait(l.epfd, events, waitMillis(hold))
 			idle = false
 		}
 		if err != nil {
@@ -417,6 +434,17 @@ func (l *loop) run() {
 			rebuild()
 		}
 	}
+}
+
+// waitMillis is epoll_pwait's timeout for a wait of at most d (-1: no
+// bound). epoll_pwait takes whole milliseconds: round up, so that a wait
+// does not end before d (the loop would spin through sub-millisecond
+// waits).
+func waitMillis(d time.Duration) int {
+	if d < 0 {
+		return -1
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // rawWaitMax bounds a raw wait of the loop (rawEpollWait): how long, at

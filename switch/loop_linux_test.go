@@ -515,14 +515,25 @@ func TestSingleLoopStopTheWorld(t *testing.T) {
 // start and stays so. No other thread changes policy, and after Close no
 // real-time thread is left in the process (the loop never unlocks its
 // thread, so the thread ends with it instead of going back to the
-// runtime's pool). Needs CAP_SYS_NICE.
+// runtime's pool). With GOMAXPROCS 1 the loop never waits raw: its
+// ordinary wait must end when the hold runs out too (an earlier version
+// stayed real-time there until the next frame; with GOMAXPROCS 2 it did
+// when a signal cut its last raw wait short, and CI caught it). Needs
+// CAP_SYS_NICE.
 func TestPrivilegedSingleLoopRTPriority(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SCHED_FIFO needs CAP_SYS_NICE: run as root")
 	}
 	const prio = 7
-	for _, fixed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("fixed=%v", fixed), func(t *testing.T) {
+	for _, tc := range []struct {
+		fixed bool
+		procs int // GOMAXPROCS while the loops start; 0: as it is
+	}{{false, 0}, {true, 0}, {false, 1}} {
+		t.Run(fmt.Sprintf("fixed=%v,GOMAXPROCS=%d", tc.fixed, tc.procs), func(t *testing.T) {
+			fixed := tc.fixed
+			if tc.procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tc.procs))
+			}
 			if n := fifoThreads(t, prio); n != 0 {
 				t.Fatalf("%d threads of the test process already run SCHED_FIFO at %d", n, prio)
 			}
@@ -552,9 +563,12 @@ func TestPrivilegedSingleLoopRTPriority(t *testing.T) {
 			}
 
 			// Bursts of 20 frames, more than a read takes (8): the loop
-			// falls behind and, unless fixed, turns real-time.
+			// falls behind and, unless fixed, turns real-time; between
+			// bursts longer than the hold, it falls back, so it turns
+			// real-time again.
 			for i := 0; h0.sw.Stats().RTEngaged < 2 && i < 50; i++ {
 				sendBurst(t, a, la, overlayIP(0, 1), peer, 20, remote)
+				time.Sleep(3 * rtHold)
 			}
 			if got := h0.sw.Stats().RTEngaged; fixed && got != 1 || !fixed && got < 2 {
 				t.Errorf("after bursts that fill the loop's batches: engaged %d times, want %s", got, map[bool]string{true: "1 (fixed)", false: "2 or more"}[fixed])

@@ -30,5 +30,16 @@ func (w *rtWindow) want(behind bool, now time.Time) bool {
 	if behind {
 		w.behind = now
 	}
-	return w.fixed || (!w.behind.IsZero() && now.Sub(w.behind) <= rtHold)
+	return w.fixed || (!w.behind.IsZero() && now.Sub(w.behind) < rtHold)
+}
+
+// left reports how long after now the hold runs out: the longest a wait
+// that begins at now may last if the loop is to fall back on time (the
+// round after the wait asks want again). It is 0 once the hold has run
+// out, and -1 (no bound) if fixed or never behind.
+func (w *rtWindow) left(now time.Time) time.Duration {
+	if w.fixed || w.behind.IsZero() {
+		return -1
+	}
+	return max(rtHold-now.Sub(w.behind), 0)
 }

@@ -13,9 +13,11 @@
 #   BIN    directory with vxlab (and the vxswitchd it starts), default /tmp/vxbin
 #   MODES  daemon argument sets separated by '|'; an empty set is the default
 #          (default: '|--rt-priority=10|--rt-priority=10 --rt-priority-fixed')
+#   IPV6   set (e.g. 1): IPv6 underlay (vxlab --ipv6, 2001:db8::/64); the overlay stays IPv4
+#   CC     TCP congestion control for the stream (iperf3 -C), default the system's
 # Prints one line per round and setting: the TCP stream's rate and
 # retransmits (10 s iperf3 from h0 to h1, the system's congestion
-# control), the p50/p90/p99 of 800 pings every 10 ms started 1 s into it,
+# control unless CC), the p50/p90/p99 of 800 pings every 10 ms started 1 s into it,
 # then the packets/s an unlimited 64-byte UDP flood (iperf3 -u -l 18 -b 0,
 # 5 s) delivered and the share it lost. Needs iperf3, ping and jq.
 set -euo pipefail
@@ -36,11 +38,11 @@ trap 'down; rm -rf "$TMP"' EXIT
 pct() { sed -n "$(( ($(wc -l < "$TMP/rtt") * $1 + 99) / 100 ))p" "$TMP/rtt"; }
 for r in $(seq "$ROUNDS"); do
 	for a in "${MS[@]}"; do
-		"$BIN/vxlab" up --name $LAB --hosts 2 --daemon-args="$a" >/dev/null
+		"$BIN/vxlab" up --name $LAB --hosts 2 ${IPV6:+--ipv6} --daemon-args="$a" >/dev/null
 		ip netns exec $LAB-h1 iperf3 -s >/dev/null 2>&1 &
 		SRV=$!
 		sleep 0.5
-		ip netns exec $LAB-h0 iperf3 -c 198.18.0.2 -t 10 -J > "$TMP/tcp.json" &
+		ip netns exec $LAB-h0 iperf3 -c 198.18.0.2 -t 10 ${CC:+-C "$CC"} -J > "$TMP/tcp.json" &
 		tcp=$!
 		sleep 1
 		ip netns exec $LAB-h0 ping -i 0.01 -c 800 198.18.0.2 2>/dev/null |

@@ -301,9 +301,26 @@ func startCapture(t *testing.T, ctx context.Context, ns *netns.NS, iface string,
 }
 
 // stop ends the capture (SIGINT, so tcpdump flushes the file) and returns
-// the pcap path.
+// the pcap path. tcpdump writes each packet as soon as it reads it (-U,
+// --immediate-mode) but may lag behind the kernel on a busy machine, and
+// SIGINT ends it without reading what is still queued: under a CPU hog
+// one run reported "1 packet captured, 29 packets received by filter".
+// So stop first waits until the file has stopped growing.
 func (c *capture) stop(t *testing.T) string {
 	t.Helper()
+	const quiet = 300 * time.Millisecond
+	size, since := int64(-1), time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var n int64
+		if fi, err := os.Stat(c.path); err == nil {
+			n = fi.Size()
+		}
+		if n != size {
+			size, since = n, time.Now()
+		} else if time.Since(since) >= quiet {
+			break
+		}
+	}
 	c.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-c.done:

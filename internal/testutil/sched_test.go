@@ -21,8 +21,12 @@ func TestFIFOThreads(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the SCHED_FIFO part needs root")
 	}
-	done, counted := make(chan struct{}), make(chan [3]int)
+	done, counted, restored := make(chan struct{}), make(chan [3]int), make(chan struct{})
+	// Wait for the policy to be put back, so that the next test (or the
+	// next run of this one, -count) finds none.
+	defer func() { <-restored }()
 	go func() {
+		defer close(restored)
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 3}
 		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {

@@ -384,7 +384,7 @@ func newLoopPair(t *testing.T, cfg Config) (*Switch, *pairDev, *taptest.ChannelT
 // whole and in order; once traffic stops a busy poll runs out (a miss) and
 // the loop waits: its counters then stay put (a loop that kept polling
 // would keep counting misses). Sparse frames, further apart than
-// BusyPoll, make a fixed window miss once per frame and close the adaptive
+// BusyPoll, make a fixed window poll (and miss) after each and close the adaptive
 // one: after a few, it does not poll at all. Without BusyPoll the
 // counters stay zero.
 func TestSingleLoopBusyPoll(t *testing.T) {

@@ -42,7 +42,7 @@ func Checksum(b []byte, initial uint32) uint16 {
 // as copying it; elsewhere it is copy plus Checksum. Splitting a TSO
 // super-frame copies and sums every payload byte (SegmentRange), and on
 // the 2-vCPU rig the sending host's CPU is the bottleneck of a TCP stream
-// (README, Performance).
+// (bench/PERFORMANCE.md, "Which CPU limits it").
 func checksumCopy(dst, src []byte) uint16 {
 	dst = dst[:len(src)]
 	var s, c uint64

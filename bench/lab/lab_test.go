@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -451,12 +454,27 @@ func TestPrivilegedCleanup(t *testing.T) {
 		t.Fatalf("Up: %v", err)
 	}
 	// A process left in a namespace must not stop Cleanup.
-	cmd := l.Hosts()[0].NS.Command(context.Background(), "sleep", "60")
+	ns := l.Hosts()[0].NS
+	cmd := ns.Command(context.Background(), "sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	// Only once it is in the namespace: `ip netns exec` opens the
+	// namespace before it enters it, and a process that enters after
+	// Cleanup listed the namespace's processes lives on in the deleted
+	// namespace, which nothing can find by name (seen under load).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out, _ := exec.Command("ip", "netns", "identify", strconv.Itoa(cmd.Process.Pid)).Output()
+		if slices.Contains(strings.Fields(string(out)), ns.Name) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not in namespace %s after 10s", cmd.Process.Pid, ns.Name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := Cleanup(l.Config().Name); err != nil {
 		t.Fatalf("Cleanup: %v", err)
 	}

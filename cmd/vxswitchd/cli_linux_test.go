@@ -174,6 +174,23 @@ func TestPrivilegedDaemonCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("the VTEP opens before the TAPs", func(t *testing.T) {
+		// A TAP comes up sending (IPv6 neighbour and multicast listener
+		// messages) and the loop floods that to --remote at once: with
+		// the VTEP not yet open, every such send failed and was logged.
+		sock := filepath.Join(dir, "order.sock")
+		d := startDaemonIn(t, ns, "--local", "192.0.2.1", "--port", "4792", "--tap", "vxcli5:42", "--remote", "192.0.2.2", "--api", sock, "--no-gossip")
+		d.waitAPI(t, ctx, sock)
+		out := d.out.String()
+		vtep, port := strings.Index(out, `msg="VTEP open"`), strings.Index(out, `msg="TAP port up"`)
+		if vtep < 0 || port < 0 || vtep > port {
+			t.Errorf("want \"VTEP open\" logged before \"TAP port up\":\n%s", out)
+		}
+		if strings.Contains(out, "VXLAN send failed") {
+			t.Errorf("a send failed while the daemon started:\n%s", out)
+		}
+	})
+
 	t.Run("YAML config", func(t *testing.T) {
 		sock := filepath.Join(dir, "yaml.sock")
 		cfgPath := filepath.Join(dir, "vxswitchd.yaml")

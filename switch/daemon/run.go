@@ -160,6 +160,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	defer os.Remove(cfg.API)
 
+	// The VTEP before the ports: a TAP comes up sending (IPv6 neighbour
+	// and multicast listener messages), and the loop floods that to the
+	// remotes at once; with the bind not yet open every such send failed
+	// and was logged. The VNIs are served already, so what arrives before
+	// the ports are attached is switched (learned, flooded to no port).
+	if err := sw.Start(); err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("VTEP open", "local", local, "port", cfg.Port, "offloads", bind.Offload().String())
+
 	// Every port the daemon creates (--tap, gateway, Pod) gets the same
 	// device options.
 	ports := PortOptions{Offload: cfg.Offload, TxQueueLen: cfg.TxQueueLen, PollerWait: cfg.Wait == WaitPoller, NoWait: cfg.Wait == WaitLoop}
@@ -214,11 +225,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		ln.Close()
 		return err
 	}
-	if err := sw.Start(); err != nil {
-		ln.Close()
-		return err
-	}
-	log.Info("VTEP open", "local", local, "port", cfg.Port, "offloads", bind.Offload().String())
 
 	srv := api.NewServer(sw, log)
 	srv.SetInfo(api.Info{Version: Version, Local: local.String(), Port: cfg.Port, Started: time.Now()})

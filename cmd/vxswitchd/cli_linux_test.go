@@ -176,8 +176,8 @@ func TestPrivilegedDaemonCLI(t *testing.T) {
 
 	t.Run("the VTEP opens before the TAPs", func(t *testing.T) {
 		// A TAP comes up sending (IPv6 neighbour and multicast listener
-		// messages) and the loop floods that to --remote at once: with
-		// the VTEP not yet open, every such send failed and was logged.
+		// messages) and the loop floods that to --remote at once, which
+		// fails (and is logged) if the VTEP is not open yet.
 		sock := filepath.Join(dir, "order.sock")
 		d := startDaemonIn(t, ns, "--local", "192.0.2.1", "--port", "4792", "--tap", "vxcli5:42", "--remote", "192.0.2.2", "--api", sock, "--no-gossip")
 		d.waitAPI(t, ctx, sock)

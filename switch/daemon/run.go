@@ -161,10 +161,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	defer os.Remove(cfg.API)
 
 	// The VTEP before the ports: a TAP comes up sending (IPv6 neighbour
-	// and multicast listener messages), and the loop floods that to the
-	// remotes at once; with the bind not yet open every such send failed
-	// and was logged. The VNIs are served already, so what arrives before
-	// the ports are attached is switched (learned, flooded to no port).
+	// and multicast listener messages) and the loop floods that to the
+	// remotes at once, which fails (and is logged) while the bind is not
+	// open. The VNIs are served already, so what arrives before the ports
+	// are attached is switched as usual (learned, flooded to no port).
 	if err := sw.Start(); err != nil {
 		ln.Close()
 		return err

@@ -323,6 +323,14 @@ func TestConcurrentJoinsConverge(t *testing.T) {
 		// announcements; retransmitted often enough, membership converges
 		// by gossip alone, which is what this test needs to look past.
 		c.RetransmitMult = 16
+		// Failure detection is not under test, and a member wrongly
+		// declared dead has its entries purged, which without push/pull
+		// nothing restores within the test's time (12 nodes in one
+		// process under the race detector and a busy CPU: 5 of 15 runs
+		// failed so with fastTiming's 100 ms probe timeout).
+		c.ProbeInterval = 2 * time.Second
+		c.ProbeTimeout = time.Second
+		c.SuspicionMult = 4
 	}
 	start := func(i int, join []string) (*testNode, error) {
 		tn := &testNode{table: fdb.New(fdb.DefaultConfig()), neigh: fdb.NewNeighTable()}

@@ -401,3 +401,53 @@ func TestConcurrentJoinsConverge(t *testing.T) {
 		t.Errorf("unexpected greetings:\n- want: > 0\n-  got: 0")
 	}
 }
+
+// TestGreetBackAfterFalseDeath: memberlist tells n0 that n1 died and then
+// that it is alive again, as it does for a member wrongly declared dead
+// that refuted it. n0 purges n1's entries and greets n1; n1, which never
+// saw n0 leave, greets it back (greetBack), so n1's entries are back at n0
+// within a round trip, not at the next push/pull (off here).
+func TestGreetBackAfterFalseDeath(t *testing.T) {
+	// Restored after the nodes shut down (cleanups run last in, first out).
+	d := greetBackAfter
+	t.Cleanup(func() { greetBackAfter = d })
+	greetBackAfter = 300 * time.Millisecond
+	noPushPull := func(c *Config) {
+		c.RejoinInterval = -1 // a re-join is a push/pull too
+		c.Memberlist = func(mc *memberlist.Config) {
+			fastTiming(mc)
+			mc.PushPullInterval = time.Hour
+		}
+	}
+	nodes := startCluster(t, 2, false, noPushPull)
+	live := []int{0, 1}
+	waitFor(t, 10*time.Second, "convergence", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+	time.Sleep(2 * greetBackAfter) // the join's greetings are older than the window
+
+	var n1 memberlist.Node
+	for _, m := range nodes[0].ml.Load().Members() {
+		if m.Name == "n1" {
+			n1 = *m
+		}
+	}
+	if n1.Name == "" {
+		t.Fatal("n0 does not know n1")
+	}
+	ev := (*events)(nodes[0].Node)
+	dead := n1
+	dead.State = memberlist.StateDead
+	ev.NotifyLeave(&dead)
+	waitFor(t, 5*time.Second, "n0 purged n1's entries", func() string {
+		if _, ok := nodes[0].table.Lookup(testVNI, testMAC(1, 0)); ok {
+			return "n1's MAC still at n0"
+		}
+		return ""
+	})
+	alive := n1
+	alive.State = memberlist.StateAlive
+	ev.NotifyJoin(&alive)
+	waitFor(t, 5*time.Second, "n1's entries back at n0", func() string { return clusterDiff(nodes, live, allMACs(live)) })
+	if got := nodes[1].Stats().Greetings; got < 2 {
+		t.Errorf("unexpected greetings by n1 (the join's and the greeting back):\n- want: >= 2\n-  got: %d", got)
+	}
+}

@@ -12,7 +12,11 @@
 // with its own entries over memberlist's reliable channel (Node.greet),
 // because broadcasts are retransmitted a limited number of times to random
 // members and, when nodes join together, are spent before the joiners
-// know each other; push/pull anti-entropy repairs what broadcasts missed. Every entry carries its owner node, the owner's
+// know each other. A member greeted by a member it has not greeted for a
+// while greets it back (Node.greetBack): that is a member which had
+// wrongly declared it dead, purged its entries and now sees it alive
+// again. Push/pull anti-entropy repairs what broadcasts missed. Every
+// entry carries its owner node, the owner's
 // incarnation (its start time) and a version (a hybrid logical clock), so
 // the newest announcement of a MAC wins and a restarted node's old entries
 // are purged. The wire formats (meta.go, wire.go) are versioned, decoded

@@ -63,8 +63,9 @@ type Node struct {
 	peers struct {
 		sync.Mutex
 		m        map[string]*peer
-		owners   map[string]uint64 // highest incarnation seen per owner
-		departed map[string]uint64 // left or dead owners → incarnation at departure
+		owners   map[string]uint64    // highest incarnation seen per owner
+		departed map[string]uint64    // left or dead owners → incarnation at departure
+		greeted  map[string]time.Time // when this node last greeted each member
 	}
 
 	// work is the apply routine's input, in arrival order.
@@ -182,6 +183,7 @@ func New(cfg Config, table *fdb.Table, neigh *fdb.NeighTable) (*Node, error) {
 	n.peers.m = map[string]*peer{}
 	n.peers.owners = map[string]uint64{}
 	n.peers.departed = map[string]uint64{}
+	n.peers.greeted = map[string]time.Time{}
 	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: cfg.RetransmitMult}
 	n.clock.Store(uint64(time.Now().UnixNano()))
 	n.publishMembers(nil)
@@ -537,7 +539,13 @@ func (n *Node) routineApply() {
 					}
 				case workState:
 					n.applyState(it.st, !it.direct)
+					if it.direct {
+						n.greetBack(it.st.owner)
+					}
 				case workGreet:
+					n.peers.Lock()
+					n.peers.greeted[it.node.Name] = time.Now()
+					n.peers.Unlock()
 					// Spawned from this routine, which holds a count of
 					// n.wg, so the Add cannot race Shutdown's Wait.
 					n.wg.Add(1)
@@ -755,7 +763,8 @@ func (n *Node) applyState(s *state, relay bool) {
 // number of times: when several nodes join at once they are spent before
 // the joiners know each other, and a joiner then waited for the periodic
 // push/pull (30 s or more) for some entries. Each member greets each new
-// member once, so a joining node costs one small TCP exchange per member.
+// member once, so a joining node costs one small TCP exchange per member,
+// and greets back a member that greets it after a while (greetBack).
 func (n *Node) greet(node memberlist.Node) {
 	defer n.wg.Done()
 	ml := n.ml.Load()
@@ -778,6 +787,46 @@ func (n *Node) greet(node memberlist.Node) {
 		return
 	}
 	n.stats.greetings.Add(1)
+}
+
+// greetBackAfter is how long after greeting a member this node greets it
+// again when it receives a greeting from it (greetBack).
+var greetBackAfter = 10 * time.Second
+
+// greetBack greets owner, whose greeting this node just applied, unless
+// this node greeted it within greetBackAfter. A greeting comes from a
+// member that saw this node join, or come back after it had been
+// declared dead (memberlist calls NotifyJoin then too). In the second
+// case that member purged this node's entries when it declared it dead,
+// and this node, which never saw the member leave, would not greet it:
+// the entries stayed missing there until the next push/pull (30 s or
+// more). On a plain join both sides greet each other within
+// milliseconds, so the window keeps that from costing a second round.
+// Called from the apply routine.
+func (n *Node) greetBack(owner string) {
+	if owner == n.name {
+		return
+	}
+	n.peers.Lock()
+	p := n.peers.m[owner]
+	last, greeted := n.peers.greeted[owner]
+	due := p != nil && p.state == "alive" && (!greeted || time.Since(last) >= greetBackAfter)
+	var addr string
+	if due {
+		n.peers.greeted[owner] = time.Now()
+		addr = p.addr
+	}
+	n.peers.Unlock()
+	if !due {
+		return
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return
+	}
+	// Spawned from the apply routine, which holds a count of n.wg.
+	n.wg.Add(1)
+	go n.greet(memberlist.Node{Name: owner, Addr: ap.Addr().AsSlice(), Port: ap.Port()})
 }
 
 func neighName(vni uint32, ip netip.Addr) string {
